@@ -1,0 +1,107 @@
+/**
+ * Every configuration variable Athena reads, with its default, its meaning and how it is validated.
+ * This list is the single source for validation, `config:show` and the README table (a test keeps the
+ * README in step with it). Add new variables here, never read process.env directly elsewhere.
+ */
+import { parseDatabaseUrl } from '../db/url.js';
+
+export type Parsed = { ok: true; value: unknown } | { ok: false; error: string };
+
+export interface VarSpec {
+  name: string;
+  default: string | null;
+  description: string;
+  group: string;
+  secret?: boolean;
+  parse(raw: string): Parsed;
+}
+
+const ok = (value: unknown): Parsed => ({ ok: true, value });
+const bad = (error: string): Parsed => ({ ok: false, error });
+
+export const oneOf =
+  (...choices: string[]) =>
+  (raw: string): Parsed =>
+    choices.includes(raw) ? ok(raw) : bad(`"${raw}" is not one of ${choices.join(' | ')}`);
+
+export const int =
+  (min: number, max: number) =>
+  (raw: string): Parsed => {
+    if (!/^-?\d+$/.test(raw.trim())) return bad(`"${raw}" is not an integer`);
+    const n = Number(raw);
+    return n < min || n > max ? bad(`${n} is outside ${min}..${max}`) : ok(n);
+  };
+
+export const bool = (raw: string): Parsed => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return ok(true);
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return ok(false);
+  return bad(`"${raw}" is not a boolean (true/false)`);
+};
+
+export const url =
+  (...protocols: string[]) =>
+  (raw: string): Parsed => {
+    try {
+      const u = new URL(raw);
+      const p = u.protocol.replace(/:$/, '');
+      return protocols.includes(p) ? ok(raw.replace(/\/+$/, '')) : bad(`"${raw}" must use ${protocols.map((x) => `${x}://`).join(' or ')}`);
+    } catch {
+      return bad(`"${raw}" is not a URL`);
+    }
+  };
+
+export const optionalUrl =
+  (...protocols: string[]) =>
+  (raw: string): Parsed =>
+    raw.trim() === '' ? ok(null) : url(...protocols)(raw);
+
+export const hostname = (raw: string): Parsed =>
+  /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/i.test(raw) ? ok(raw.toLowerCase()) : bad(`"${raw}" is not a host name`);
+
+export const identifier = (raw: string): Parsed =>
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(raw) ? ok(raw) : bad(`"${raw}" must be 1-64 letters, digits, "_", "." or "-"`);
+
+export const appKey = (raw: string): Parsed => {
+  if (raw.trim() === '') return ok(null);
+  const b64 = raw.startsWith('base64:') ? raw.slice(7) : raw;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return bad('is not base64 (run bin/artisan key:generate)');
+  const key = Buffer.from(b64, 'base64');
+  return key.length === 32 ? ok(key) : bad(`decodes to ${key.length} bytes, 32 are required (run bin/artisan key:generate)`);
+};
+
+export const databaseUrl = (raw: string): Parsed => {
+  try {
+    return ok(parseDatabaseUrl(raw));
+  } catch (err) {
+    return bad(`"${raw.replace(/:\/\/([^:@/]*):[^@]*@/, '://$1:****@')}" ${(err as Error).message}`);
+  }
+};
+
+export const text = (raw: string): Parsed => ok(raw);
+
+export const VARS: VarSpec[] = [
+  // Application
+  { name: 'APP_ENV', group: 'app', default: 'local', description: 'local | testing | production. Production requires --force for migrate and forbids migrate:fresh.', parse: oneOf('local', 'testing', 'production') },
+  { name: 'SERVER_ROLE', group: 'app', default: 'ingestion', description: 'ingestion | worker | web. Only ingestion registers the schedule; worker boxes run horizon for the step queues.', parse: oneOf('ingestion', 'worker', 'web') },
+  { name: 'APP_KEY', group: 'app', default: null, secret: true, description: 'base64 of 32 random bytes (AES-256-GCM key for secrets at rest). `bin/artisan key:generate` writes one into .env.', parse: appKey },
+  { name: 'APP_HOSTNAME', group: 'app', default: null, description: 'Name this box reports in heartbeats, locks and run records. Defaults to the OS host name.', parse: hostname },
+  { name: 'LOG_LEVEL', group: 'app', default: 'info', description: 'debug | info | warn | error.', parse: oneOf('debug', 'info', 'warn', 'error') },
+  { name: 'LOG_FORMAT', group: 'app', default: 'json', description: 'json (one object per line) | pretty.', parse: oneOf('json', 'pretty') },
+  // Storage
+  { name: 'DATABASE_URL', group: 'database', default: 'sqlite:storage/athena.sqlite', secret: true, description: 'sqlite:<path> (relative to the project root), postgres://user:pass@host:port/db or mysql://user:pass@host:port/db (MariaDB too).', parse: databaseUrl },
+  { name: 'REDIS_URL', group: 'redis', default: 'redis://127.0.0.1:6379', secret: true, description: 'Redis ≥ 6.2 (queues, locks, flags, heartbeats). redis:// or rediss://.', parse: url('redis', 'rediss') },
+  { name: 'REDIS_PREFIX', group: 'redis', default: 'athena', description: 'Every Redis key and BullMQ queue of the box lives under this prefix (BullMQ uses the hash-tagged form {prefix}).', parse: identifier },
+  // Binance
+  { name: 'BINANCE_REST_URL', group: 'binance', default: 'https://fapi.binance.com', description: 'USDⓈ-M futures REST base URL. Tests and `npm start` point it at the bundled simulator.', parse: url('http', 'https') },
+  { name: 'BINANCE_WS_URL', group: 'binance', default: 'wss://fstream.binance.com', description: 'USDⓈ-M futures WebSocket base URL (/market and /private routes are appended).', parse: url('ws', 'wss') },
+  // Web
+  { name: 'WEB_PORT', group: 'web', default: '8080', description: 'Port of the `web` server.', parse: int(1, 65535) },
+  { name: 'ADMIN_HOST', group: 'web', default: 'admin.localhost', description: 'Host name of the operator UI vhost.', parse: hostname },
+  { name: 'MARKETING_HOST', group: 'web', default: 'localhost', description: 'Host name of the marketing vhost.', parse: hostname },
+  { name: 'DOCS_HOST', group: 'web', default: 'docs.localhost', description: 'Host name of the public docs vhost.', parse: hostname },
+  // Dispatch
+  { name: 'CAN_DISPATCH_STEPS', group: 'steps', default: 'true', description: 'Global kill switch of the step dispatcher: false makes the dispatch daemon idle.', parse: bool },
+  // Alerts
+  { name: 'NOTIFY_WEBHOOK_URL', group: 'alerts', default: '', secret: true, description: 'Optional webhook that receives every alert as JSON (POST). Empty disables it.', parse: optionalUrl('http', 'https') },
+];

@@ -1,0 +1,8 @@
+/**
+ * Every migration, in order. Append new ones at the end of the list with the next number of your range;
+ * never rename or reorder a shipped migration (the name is what the knex_migrations table records).
+ */
+import type { Migration } from './types.js';
+import { sharedTables } from './0001_shared_tables.js';
+
+export const migrations: Migration[] = [sharedTables];

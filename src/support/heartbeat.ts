@@ -1,0 +1,43 @@
+/**
+ * Daemon heartbeats in Redis, read by the admin UI and the health checks. One key per daemon and host:
+ *   <prefix>:heartbeat:<daemon>:<host>   JSON { daemon, host, pid, started_at, at, ...fields }, TTL 3 × interval
+ * The reader lists them with SCAN over <prefix>:heartbeat:<daemon>:*.
+ */
+import type { Redis } from 'ioredis';
+
+export interface Heartbeat {
+  daemon: string;
+  host: string;
+  pid: number;
+  started_at: string;
+  at: string;
+  [field: string]: unknown;
+}
+
+export function heartbeatKey(prefix: string, daemon: string, host: string): string {
+  return `${prefix}:heartbeat:${daemon}:${host}`;
+}
+
+export async function writeHeartbeat(
+  redis: Redis,
+  prefix: string,
+  beat: Omit<Heartbeat, 'at'> & { at?: string },
+  ttlSeconds: number,
+): Promise<void> {
+  const body = { ...beat, at: beat.at ?? new Date().toISOString() } as Heartbeat;
+  await redis.set(heartbeatKey(prefix, String(beat.daemon), String(beat.host)), JSON.stringify(body), 'EX', Math.max(1, Math.ceil(ttlSeconds)));
+}
+
+export async function readHeartbeats(redis: Redis, prefix: string, daemon: string): Promise<Heartbeat[]> {
+  const out: Heartbeat[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:heartbeat:${daemon}:*`, 'COUNT', 200);
+    cursor = next;
+    if (keys.length) {
+      const values = await redis.mget(...keys);
+      for (const v of values) if (v) out.push(JSON.parse(v) as Heartbeat);
+    }
+  } while (cursor !== '0');
+  return out;
+}
