@@ -23,6 +23,7 @@ export interface AppConfig {
   binance: { restUrl: string; wsUrl: string };
   web: { port: number; adminHost: string; marketingHost: string; docsHost: string };
   canDispatchSteps: boolean;
+  userDataShards: number;
   notifyWebhookUrl: string | null;
   /** The merged environment the values came from, for optional knobs read by single modules. */
   env: Env;
@@ -57,6 +58,7 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     binance: { restUrl: v('BINANCE_REST_URL'), wsUrl: v('BINANCE_WS_URL') },
     web: { port: v('WEB_PORT'), adminHost: v('ADMIN_HOST'), marketingHost: v('MARKETING_HOST'), docsHost: v('DOCS_HOST') },
     canDispatchSteps: v('CAN_DISPATCH_STEPS'),
+    userDataShards: v('USER_DATA_SHARDS'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
     env,
   };
