@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'node_modules', '.bin', 'oclif');
-execFileSync(bin, ['manifest'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OCLIF_SKIP_UPDATE_CHECK: '1' } });
+execFileSync(bin, ['manifest'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, OCLIF_SKIP_NEW_VERSION_CHECK: 'true' } });
 const file = path.join(root, 'oclif.manifest.json');
 const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
 const sorted = Object.fromEntries(Object.keys(manifest.commands).sort().map((id) => [id, manifest.commands[id]]));
