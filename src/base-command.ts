@@ -8,7 +8,7 @@
  */
 import { Command, Errors, type Interfaces } from '@oclif/core';
 import { Runtime } from './runtime.js';
-import { UserError } from './support/errors.js';
+import { renderUserError, UserError } from './support/errors.js';
 
 // oclif's own FlagOutput/ArgOutput are not exported; these are the same shapes.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -54,7 +54,7 @@ export abstract class BaseCommand extends Command {
       if (this.jsonEnabled()) {
         this.logJson({ error: { name: err.name, message: err.message } });
       } else {
-        process.stderr.write(`${colourError(err.message)}\n`);
+        process.stderr.write(`${renderUserError(err.message)}\n`);
       }
       this.exit(err.exitCode);
     }
@@ -70,9 +70,4 @@ export abstract class BaseCommand extends Command {
     }
     return super.finally(err);
   }
-}
-
-function colourError(msg: string): string {
-  if (!process.stderr.isTTY || process.env.NO_COLOR) return `ERROR  ${msg}`;
-  return `\u001b[41;97m ERROR \u001b[0m ${msg}`;
 }

@@ -25,6 +25,8 @@ export interface AppConfig {
   canDispatchSteps: boolean;
   userDataShards: number;
   notifyWebhookUrl: string | null;
+  /** An alternative schedule module (tests, benchmarks); null means Athena's own schedule. */
+  scheduleModule: string | null;
   /** The merged environment the values came from, for optional knobs read by single modules. */
   env: Env;
 }
@@ -60,6 +62,7 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     canDispatchSteps: v('CAN_DISPATCH_STEPS'),
     userDataShards: v('USER_DATA_SHARDS'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
+    scheduleModule: v<string>('SCHEDULE_MODULE') || null,
     env,
   };
 }

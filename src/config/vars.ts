@@ -104,6 +104,8 @@ export const VARS: VarSpec[] = [
   { name: 'CAN_DISPATCH_STEPS', group: 'steps', default: 'true', description: 'Global kill switch of the step dispatcher: false makes the dispatch daemon idle.', parse: bool },
   // Queues
   { name: 'USER_DATA_SHARDS', group: 'queues', default: '5', description: 'Shards of user-data-stream (queues user-data-stream-0..N-1, shard = account id mod N). Producer and pool must agree; change only while drained.', parse: int(1, 64) },
+  // Scheduler
+  { name: 'SCHEDULE_MODULE', group: 'scheduler', default: '', description: 'For tests and benchmarks: path (absolute, or relative to the project root) of a compiled JS module that defines the schedule instead of Athena\'s own (dist/kernel/athena-schedule.js).', parse: text },
   // Alerts
   { name: 'NOTIFY_WEBHOOK_URL', group: 'alerts', default: '', secret: true, description: 'Optional webhook that receives every alert as JSON (POST). Empty disables it.', parse: optionalUrl('http', 'https') },
 ];

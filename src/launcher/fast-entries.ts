@@ -7,4 +7,7 @@
  */
 export type FastEntry = (argv: string[]) => Promise<number | null>;
 
-export const fastEntries: Record<string, () => Promise<FastEntry>> = {};
+export const fastEntries: Record<string, () => Promise<FastEntry>> = {
+  // crontab, every minute: see src/kernel/fast-run.ts and bench/scheduler-startup.mjs
+  'schedule:run': async () => (await import('../kernel/fast-run.js')).fastScheduleRun,
+};

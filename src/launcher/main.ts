@@ -38,6 +38,17 @@ async function runOclif(argv: string[]): Promise<void> {
 
 export async function main(argv: string[]): Promise<void> {
   const first = argv[0];
+
+  // Fast entries first: they are known commands, and crontab should not pay for parsing the manifest.
+  if (first && fastEntries[first]) {
+    const entry = await fastEntries[first]!();
+    const code = await entry(argv.slice(1));
+    if (code !== null) {
+      process.exitCode = code;
+      return;
+    }
+  }
+
   const manifest = readManifest();
 
   if (first === '--version' || first === '-V' || first === '-v') {
@@ -60,15 +71,6 @@ export async function main(argv: string[]): Promise<void> {
     if (target && !target.startsWith('-') && !ids.has(target)) {
       process.stderr.write(unknownCommandMessage(target, manifest));
       process.exitCode = 1;
-      return;
-    }
-  }
-
-  if (first && fastEntries[first]) {
-    const entry = await fastEntries[first]!();
-    const code = await entry(argv.slice(1));
-    if (code !== null) {
-      process.exitCode = code;
       return;
     }
   }

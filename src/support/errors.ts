@@ -40,3 +40,9 @@ export class SecretDecryptError extends UserError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** How a UserError looks on stderr: a red " ERROR " badge on a TTY, "ERROR  " otherwise (or with NO_COLOR). */
+export function renderUserError(message: string): string {
+  if (!process.stderr.isTTY || process.env.NO_COLOR) return `ERROR  ${message}`;
+  return `\u001b[41;97m ERROR \u001b[0m ${message}`;
+}

@@ -18,8 +18,13 @@ export function heartbeatKey(prefix: string, daemon: string, host: string): stri
   return `${prefix}:heartbeat:${daemon}:${host}`;
 }
 
+/** What writeHeartbeat needs of a client: ioredis, or the scheduler's one-shot client (src/kernel/mini-redis.ts). */
+export interface HeartbeatWriter {
+  set(key: string, value: string, mode: 'EX', seconds: number): Promise<unknown>;
+}
+
 export async function writeHeartbeat(
-  redis: Redis,
+  redis: HeartbeatWriter,
   prefix: string,
   beat: Omit<Heartbeat, 'at'> & { at?: string },
   ttlSeconds: number,

@@ -4,5 +4,6 @@
  */
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
+import { scheduleRuns } from './0100_schedule_runs.js';
 
-export const migrations: Migration[] = [sharedTables];
+export const migrations: Migration[] = [sharedTables, scheduleRuns];
