@@ -45,18 +45,36 @@ export function assertTimezone(tz: string): void {
   }
 }
 
-/** The wall-clock time of `instant` in `tz`, written as if it were a UTC instant (milliseconds). */
-export function wallOf(instant: number, tz: string): number {
-  if (tz === 'UTC') return instant;
+function intlWall(instant: number, tz: string): number {
   const parts = formatter(tz).formatToParts(new Date(instant));
   const n = (type: Intl.DateTimeFormatPartTypes) => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  const ms = ((instant % 1000) + 1000) % 1000;
-  return Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'), ms);
+  return Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
 }
 
-/** The UTC offset of `tz` at `instant`, in milliseconds (wall − instant). */
+const QUARTER = 15 * MINUTE;
+const offsets = new Map<string, number>();
+
+/**
+ * The UTC offset of `tz` at `instant`, in milliseconds (wall − instant). Every offset and every change of
+ * offset in the IANA database falls on a quarter hour of UTC (a unit test checks all zones), so one Intl
+ * lookup per zone and quarter hour is exact; the cache keeps nextDue() and schedule:list cheap.
+ */
 export function offsetAt(instant: number, tz: string): number {
-  return wallOf(instant, tz) - instant;
+  if (tz === 'UTC') return 0;
+  const quarter = Math.floor(instant / QUARTER) * QUARTER;
+  const key = `${tz}@${quarter}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    off = intlWall(quarter, tz) - quarter;
+    if (offsets.size > 50_000) offsets.clear();
+    offsets.set(key, off);
+  }
+  return off;
+}
+
+/** The wall-clock time of `instant` in `tz`, written as if it were a UTC instant (milliseconds). */
+export function wallOf(instant: number, tz: string): number {
+  return instant + offsetAt(instant, tz);
 }
 
 const parsed = new Map<string, CronExpression>();
@@ -133,11 +151,14 @@ export function nextDue(expr: string, after: number, tz = 'UTC'): number | null 
   try {
     if (tz === 'UTC') return nextWallMatch(expr, after);
     const fixed = isFixedTime(expr);
+    // Wall-clock order equals instant order except within a few hours of a transition: only there must
+    // the search start earlier (a repeated hour may still be ahead) and look past the first candidate.
+    const calm = (t: number) => offsetAt(t - DST_REACH, tz) === offsetAt(t + DST_REACH, tz);
     let best = Infinity;
-    let cursor = wallOf(after, tz) - DST_REACH;
+    let cursor = wallOf(after, tz) - (calm(after) ? 0 : DST_REACH);
     for (let i = 0; i < 2000; i++) {
       const wall = nextWallMatch(expr, cursor);
-      if (best !== Infinity && wall > wallOf(best, tz) + DST_REACH) break;
+      if (best !== Infinity && (wall > wallOf(best, tz) + DST_REACH || calm(best))) break;
       const instants = instantsOfWall(wall, tz);
       const candidates = instants.length > 0 ? instants : fixed ? [gapEnd(wall, tz)] : [];
       for (const t of candidates) if (t > after && t < best && isDue(expr, t, tz)) best = t;

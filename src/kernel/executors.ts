@@ -11,8 +11,10 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { format } from 'node:util';
 import type { Config } from '@oclif/core';
 import type { QueueFactory } from '../queue/queues.js';
+import { readManifest } from '../launcher/manifest.js';
 import { projectRoot } from '../support/paths.js';
 import type { Task, TaskContext } from './task.js';
 
@@ -35,6 +37,9 @@ export interface TaskExecutor {
 
 export const ARTISAN = path.join(projectRoot, 'bin', 'artisan');
 
+/** The real process.exit, taken before any task runs (tasks see a guarded one, see guarded()). */
+export const exitProcess: (code?: number) => never = process.exit.bind(process);
+
 function errorText(err: unknown): string {
   if (err instanceof Error) return `${err.stack ?? `${err.name}: ${err.message}`}\n`;
   return `${String(err)}\n`;
@@ -56,8 +61,12 @@ export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value?: 
     if (done) process.nextTick(done as () => void);
     return true;
   }) as WriteFn;
+  // console is captured too: it normally writes to process.stdout, but a host (a test runner) may replace it.
+  const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+  const savedConsole = methods.map((m) => console[m]);
   process.stdout.write = hook;
   process.stderr.write = hook;
+  for (const m of methods) console[m] = (...args: unknown[]) => void chunks.push(`${format(...args)}\n`);
   try {
     const value = await fn();
     return { value, output: chunks.join('') };
@@ -66,6 +75,7 @@ export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value?: 
   } finally {
     process.stdout.write = savedOut;
     process.stderr.write = savedErr;
+    methods.forEach((m, i) => (console[m] = savedConsole[i]!));
   }
 }
 
@@ -77,9 +87,28 @@ class ProcessExitAttempt extends Error {
 }
 
 function exitCodeOf(err: unknown): number {
-  if (err instanceof ProcessExitAttempt) return err.code;
   const code = (err as { oclif?: { exit?: unknown } })?.oclif?.exit;
   return typeof code === 'number' ? code : 1;
+}
+
+/**
+ * Run `fn` as a task in this process: output captured, and process.exit / process.exitCode guarded so a
+ * task cannot end or re-code the scheduler (process.exit throws instead; exitCode is read and restored).
+ */
+async function guarded<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: unknown; output: string; exitCode: number | undefined }> {
+  const savedExitCode = process.exitCode;
+  const savedExit = process.exit;
+  process.exitCode = undefined;
+  process.exit = ((code?: number) => {
+    throw new ProcessExitAttempt(Number(code ?? process.exitCode ?? 0));
+  }) as typeof process.exit;
+  try {
+    const r = await captureOutput(fn);
+    return { ...r, exitCode: process.exitCode === undefined ? undefined : Number(process.exitCode) };
+  } finally {
+    process.exit = savedExit;
+    process.exitCode = savedExitCode;
+  }
 }
 
 /**
@@ -100,26 +129,23 @@ export class InProcessCommandRunner implements CommandRunner {
   }
 
   async run(id: string, args: string[]): Promise<ExecOutcome> {
+    // The manifest answers "no such command" without loading oclif (~100 ms); oclif has the last word.
+    const manifest = readManifest();
+    if (manifest && !Object.values(manifest.commands).some((c) => c.id === id || c.aliases?.includes(id))) return notFound(id);
     const config = await this.load();
-    if (!config.findCommand(id)) return { exitCode: COMMAND_NOT_FOUND, output: `Command "${id}" is not defined.\n` };
-    const savedExitCode = process.exitCode;
-    const savedExit = process.exit;
-    process.exitCode = undefined;
-    process.exit = ((code?: number) => {
-      throw new ProcessExitAttempt(Number(code ?? process.exitCode ?? 0));
-    }) as typeof process.exit;
-    try {
-      const r = await captureOutput(() => config.runCommand(id, args));
-      if (r.error === undefined) return { exitCode: Number(process.exitCode ?? 0) || 0, output: r.output };
-      const code = exitCodeOf(r.error);
-      const isExit = (r.error as { code?: string }).code === 'EEXIT';
-      // EEXIT means the command already printed its reason; anything else is reported here.
-      return { exitCode: code === 0 && !isExit ? 1 : code, output: isExit ? r.output : `${r.output}${errorText(r.error)}`, error: isExit ? undefined : (r.error as Error) };
-    } finally {
-      process.exit = savedExit;
-      process.exitCode = savedExitCode;
-    }
+    if (!config.findCommand(id)) return notFound(id);
+    const r = await guarded(() => config.runCommand(id, args));
+    if (r.error === undefined) return { exitCode: r.exitCode ?? 0, output: r.output };
+    if (r.error instanceof ProcessExitAttempt) return { exitCode: r.error.code, output: `${r.output}${r.error.message}\n` };
+    const code = exitCodeOf(r.error);
+    // EEXIT means the command already printed its reason; anything else is reported here.
+    const isExit = (r.error as { code?: string }).code === 'EEXIT';
+    return { exitCode: code === 0 && !isExit ? 1 : code, output: isExit ? r.output : `${r.output}${errorText(r.error)}`, error: isExit ? undefined : (r.error as Error) };
   }
+}
+
+function notFound(id: string): ExecOutcome {
+  return { exitCode: COMMAND_NOT_FOUND, output: `Command "${id}" is not defined.\n` };
 }
 
 export interface ProcessOptions {
@@ -192,9 +218,10 @@ export class DefaultExecutor implements TaskExecutor {
   }
 
   private async call(task: Task, ctx: TaskContext): Promise<ExecOutcome> {
-    const r = await captureOutput(async () => task.fn!(ctx));
+    const r = await guarded(async () => task.fn!(ctx));
+    if (r.error instanceof ProcessExitAttempt) return { exitCode: r.error.code, output: `${r.output}${r.error.message}\n` };
     if (r.error !== undefined) return { exitCode: 1, output: `${r.output}${errorText(r.error)}`, error: r.error as Error };
-    const code = typeof r.value === 'number' && Number.isInteger(r.value) ? r.value : 0;
+    const code = typeof r.value === 'number' && Number.isInteger(r.value) ? r.value : (r.exitCode ?? 0);
     return { exitCode: code, output: r.output };
   }
 }

@@ -18,7 +18,7 @@ import { writeHeartbeat } from '../support/heartbeat.js';
 import { createLogger, type Logger } from '../support/log.js';
 import { projectRoot } from '../support/paths.js';
 import { loadSchedule } from './loader.js';
-import { ARTISAN, ChildCommandRunner, DefaultExecutor, InProcessCommandRunner } from './executors.js';
+import { ARTISAN, ChildCommandRunner, DefaultExecutor, exitProcess, InProcessCommandRunner } from './executors.js';
 import { kernelLogSink } from './log-sink.js';
 import type { EventMutex, HeldLock, SchedulingMutex } from './mutex.js';
 import { NOTHING_DUE, outcomeLine } from './present.js';
@@ -68,6 +68,9 @@ export class SqlRecorder implements RunRecorder {
     }
   }
 }
+
+/** Grace given to handles a task left open (a socket, a timer) before the process exits anyway. */
+export const EXIT_GRACE_MS = 5000;
 
 export interface KernelOptions {
   /** The loaded oclif config when running under oclif (saves loading it again for in-process commands). */
@@ -182,20 +185,30 @@ export class Kernel {
     });
   }
 
-  /** Release this process's locks when SIGTERM/SIGINT arrives, then exit (128 + signal). */
+  /**
+   * While tasks run in this process: release its locks when SIGTERM/SIGINT arrives, then exit (128 +
+   * signal); and keep a promise rejection a task left behind from ending the whole run (it is logged
+   * against the task that was running). Returns the function that removes both.
+   */
   private guardSignals(runner: ScheduleRunner): () => void {
+    const onRejection = (reason: unknown) => {
+      // Logged, not rethrown: one task's stray promise must not stop the tasks after it.
+      this.log.error('a task left an unhandled promise rejection', { task: runner.currentTask, err: reason });
+    };
+    process.on('unhandledRejection', onRejection);
     const onSignal = (signal: NodeJS.Signals) => {
       this.log.warn('signal received: releasing held locks and stopping', { signal });
       void runner
         .releaseAll()
         .catch((err: unknown) => this.log.error('could not release locks on signal', { err }))
-        .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+        .finally(() => exitProcess(signal === 'SIGINT' ? 130 : 143)); // the real exit: a running task sees a guarded one
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
     return () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('unhandledRejection', onRejection);
     };
   }
 
@@ -265,6 +278,18 @@ export class Kernel {
     } finally {
       unguard();
     }
+  }
+
+  /**
+   * For the CLI, after tasks ran in this process: make sure it ends. A command that leaves a socket or an
+   * interval open must not keep schedule:run alive into the next minutes. The timer is unref'd, so a
+   * process with nothing left open exits at once, as usual. Never call it in a long-lived process.
+   */
+  exitIfStuck(graceMs = EXIT_GRACE_MS): void {
+    setTimeout(() => {
+      this.log.warn(`tasks left handles open; exiting ${graceMs} ms after the run`);
+      process.exit();
+    }, graceMs).unref();
   }
 
   async close(): Promise<void> {

@@ -83,6 +83,10 @@ export async function scheduleRun(opts: ScheduleRunOptions = {}): Promise<Schedu
     return await (await getKernel()).runSchedule(schedule, startedAt, { whisper: opts.whisper, json: opts.json, write });
   } finally {
     conn?.close();
-    if (kernel) await (kernel as Kernel).close();
+    if (kernel) {
+      await (kernel as Kernel).close();
+      (kernel as Kernel).exitIfStuck();
+    }
   }
 }
+

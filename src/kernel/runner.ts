@@ -125,7 +125,8 @@ export class LockKeeper {
 
 export class ScheduleRunner {
   private readonly heldLocks = new Set<HeldLock>();
-  failedRecording = false;
+  /** The id of the task running in the foreground now (for attributing stray errors), or null. */
+  currentTask: string | null = null;
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -239,11 +240,14 @@ export class ScheduleRunner {
     if (lock) this.heldLocks.add(lock);
     const started = clock.now();
     let outcome: ExecOutcome;
+    this.currentTask = task.id;
     try {
       for (const hook of task.hooks.before) await hook(ctx);
       outcome = await this.deps.executor.execute(task, ctx);
     } catch (err) {
       outcome = { exitCode: 1, output: `${errorMessage(err)}\n`, error: err as Error };
+    } finally {
+      this.currentTask = null;
     }
     const finished = clock.now();
     const result: TaskResult = { task, slot, exitCode: outcome.exitCode, output: outcome.output, durationMs: finished - started, error: outcome.error };

@@ -49,12 +49,27 @@ export class ScheduleDefinitionError extends Error {
   }
 }
 
-/** Split "cmd --a 'b c'" into words, honouring single and double quotes. */
+/** Split `cmd --a="b c" 'd e'` into words the way a shell would (quotes group, backslash escapes in ""). */
 export function splitArgs(line: string): string[] {
   const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(line))) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3]!));
+  let word: string | null = null;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === '\\' && quote === '"' && i + 1 < line.length) word += line[++i]!;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (/\s/.test(c)) {
+      if (word !== null) out.push(word);
+      word = null;
+    } else word = (word ?? '') + c;
+  }
+  if (quote) throw new ScheduleDefinitionError(`Unbalanced ${quote} in "${line}"`);
+  if (word !== null) out.push(word);
   return out;
 }
 

@@ -28,6 +28,7 @@ export default class ScheduleBackground extends BaseCommand {
       if (code !== 0) process.exitCode = code;
     } finally {
       await kernel.close();
+      kernel.exitIfStuck();
     }
   }
 }

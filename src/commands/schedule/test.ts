@@ -33,6 +33,7 @@ export default class ScheduleTest extends BaseCommand {
       return undefined;
     } finally {
       await kernel.close();
+      kernel.exitIfStuck();
     }
   }
 }
