@@ -86,7 +86,12 @@ export async function listTasks(kernel: Kernel, schedule: Schedule, opts: ListOp
   }
   const listed = tasks.map((task, i): ListedTask => {
     const holder = decodeHolder(holders[i] ?? null);
-    const next = nextOf(task, opts.now);
+    let next: number | null = null;
+    try {
+      next = nextOf(task, opts.now);
+    } catch (err) {
+      warnings.push(`${task.id}: ${errorMessage(err)}`); // a bad expression or timezone: shown, not fatal
+    }
     return {
       id: task.id,
       expression: task.expression,

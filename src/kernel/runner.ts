@@ -130,33 +130,38 @@ export class ScheduleRunner {
 
   constructor(private readonly deps: RunnerDeps) {}
 
-  /** The tasks due at the minute `slot`, in definition order (prefilter → cron-parser → gate → environment). */
-  async dueTasks(slot: number): Promise<Task[]> {
+  /**
+   * The tasks due at the minute `slot`, in definition order (prefilter → cron-parser → environment →
+   * gate), and the tasks whose expression or timezone the libraries reject (each fails on its own).
+   */
+  async dueTasks(slot: number): Promise<{ due: Task[]; broken: Array<{ task: Task; err: unknown }> }> {
     const { schedule, appEnv } = this.deps;
-    const candidates = schedule.tasks.filter((t) => mayBeDue(t, slot));
-    if (candidates.length === 0) return [];
-    const { isDue } = await import('./due.js');
     const due: Task[] = [];
+    const broken: Array<{ task: Task; err: unknown }> = [];
+    const candidates = schedule.tasks.filter((t) => mayBeDue(t, slot));
+    if (candidates.length === 0) return { due, broken };
+    const { isDue } = await import('./due.js');
     for (const t of candidates) {
-      if (!isDue(t.expression, slot, t.zone)) continue;
+      try {
+        if (!isDue(t.expression, slot, t.zone)) continue;
+      } catch (err) {
+        broken.push({ task: t, err });
+        continue;
+      }
       if (t.envs.length > 0 && !t.envs.includes(appEnv)) continue;
       if (!(await schedule.isRegistered(t))) continue;
       due.push(t);
     }
-    return due;
+    return { due, broken };
   }
 
   /** Run everything due at the start of the minute of `now`, then the sub-minute loop if needed. */
   async runMinute(opts: { signal?: AbortSignal; afterMainPass?: (summary: MinuteSummary) => Promise<void> } = {}): Promise<MinuteSummary> {
     const slot = minuteOf(this.deps.clock.now());
     const summary: MinuteSummary = { slot: isoOf(slot), due: 0, failed: 0, interrupted: false, outcomes: [] };
-    let due: Task[];
-    try {
-      due = await this.dueTasks(slot);
-    } catch (err) {
-      // An expression or timezone the libraries reject: the schedule itself is broken.
-      throw new Error(`Cannot evaluate the schedule: ${errorMessage(err)}`, { cause: err });
-    }
+    const { due, broken } = await this.dueTasks(slot);
+    // A task cron-parser or Intl rejects (bad expression, unknown timezone) fails alone, every minute.
+    for (const { task, err } of broken) this.note(summary, await this.failBeforeStart(task, slot, new Error(`Cannot evaluate "${task.expression}" in ${task.zone}: ${errorMessage(err)}`)));
     summary.due = due.length;
     for (const task of due) this.note(summary, await this.runTask(task, slot));
     const repeating = due.filter((t) => t.repeatSeconds);

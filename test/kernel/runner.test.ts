@@ -95,6 +95,26 @@ describe('schedule:run engine: due tasks, order, records', () => {
   });
 });
 
+describe('a task the libraries reject', () => {
+  it('fails alone, every minute, with the reason; the others run', async () => {
+    const s = new Schedule();
+    s.call('bad-zone', () => undefined).timezone('Mars/Base');
+    s.call('bad-minute', () => undefined).cron('61 * * * *');
+    s.call('fine', () => undefined);
+    const t = testRunner(ctx, s.validate());
+    const summary = await drive(t.clock, t.runner.runMinute());
+    expect(summary.outcomes.map((o) => [o.task, o.status])).toEqual([
+      ['bad-zone', 'failed'],
+      ['bad-minute', 'failed'],
+      ['fine', 'ok'],
+    ]);
+    const rows = await runsOf(ctx.db);
+    expect(String(rows[0]!.output_tail)).toMatch(/Cannot evaluate "\* \* \* \* \*" in Mars\/Base: .*Mars\/Base/);
+    expect(String(rows[1]!.output_tail)).toContain('Constraint error');
+    await t.close();
+  });
+});
+
 describe('withoutOverlapping', () => {
   for (const locks of ['memory', 'redis'] as const) {
     it(`skips and records a run while the previous one holds the lock, then runs again (${locks} lock)`, async () => {
