@@ -92,3 +92,11 @@ export async function stepQueues(db: Knex, stepPrefixes: string[]): Promise<stri
   }
   return [...out].sort();
 }
+
+/** Leaf steps still in flight (dispatched or running, not parents) in a step set; null when the set is not installed. */
+export async function inFlightLeafSteps(db: Knex, stepPrefix: string): Promise<number | null> {
+  const table = `${stepPrefix}steps`;
+  if (!(await has(db, table))) return null;
+  const [{ n }] = (await db(table).whereIn('state', ['dispatched', 'running']).whereNull('child_block_uuid').count({ n: '*' })) as Array<{ n: number | string }>;
+  return Number(n);
+}
