@@ -4,5 +4,6 @@
  */
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
+import { webTables } from './0500_web_tables.js';
 
-export const migrations: Migration[] = [sharedTables];
+export const migrations: Migration[] = [sharedTables, webTables];
