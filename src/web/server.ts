@@ -89,10 +89,6 @@ export async function buildWebApp(deps: WebDeps): Promise<WebApp> {
     return `up ${request.vhost}\n`;
   });
 
-  await app.register(async (scope) => registerAdmin(scope, services), {});
-  await app.register(async (scope) => registerDocs(scope, services), {});
-  await app.register(async (scope) => registerMarketing(scope, services), {});
-
   app.setNotFoundHandler(async (request, reply) => {
     if (wantsJson(request)) return reply.code(404).send({ error: 'Not found' });
     reply.code(404).type('text/html; charset=utf-8');
@@ -109,6 +105,11 @@ export async function buildWebApp(deps: WebDeps): Promise<WebApp> {
     reply.type('text/html; charset=utf-8');
     return errorPage((request.vhost ?? 'marketing') as Vhost, status, message, reply.cspNonce?.script ?? '');
   });
+
+  // the sites are registered after the handlers above, so they inherit them
+  await app.register(async (scope) => registerAdmin(scope, services), {});
+  await app.register(async (scope) => registerDocs(scope, services), {});
+  await app.register(async (scope) => registerMarketing(scope, services), {});
 
   app.addHook('preClose', async () => {
     await services.close();

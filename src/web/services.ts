@@ -52,6 +52,8 @@ export class WebServices {
   readonly dashboard: DashboardHub;
   readonly docs: DocsSite;
   readonly sseClients = new Set<SseClient>();
+  /** Every route of the admin vhost (for the security tests and docs). */
+  readonly adminRoutes: Array<{ method: string; url: string; public: boolean; adminOnly: boolean }> = [];
   private manifestCache: { mtimeMs: number; manifest: Manifest | null } | null = null;
   private statusCache: { at: number; value: Promise<PublicStatus> } | null = null;
 

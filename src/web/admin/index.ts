@@ -51,6 +51,8 @@ function deny(req: FastifyRequest, reply: FastifyReply, status: 401 | 403, messa
 export async function registerAdmin(app: FastifyInstance, s: WebServices): Promise<void> {
   app.addHook('onRoute', (route) => {
     route.constraints = { ...(route.constraints ?? {}), vhost: 'admin' };
+    const cfg = (route.config ?? {}) as { public?: boolean; adminOnly?: boolean };
+    for (const m of [route.method].flat()) if (m !== 'HEAD') s.adminRoutes.push({ method: m, url: route.url, public: !!cfg.public, adminOnly: !!cfg.adminOnly });
   });
   await app.register(cookie);
   await app.register(session, {
