@@ -237,7 +237,7 @@ export async function seedDriftSnapshots(db: Knex, accountId: number, now: Date)
     leverage: '10',
     marginType: 'cross',
   }));
-  const orders = (await db('orders').whereIn('position_id', [p1.id, p2.id]).whereIn('status', ['NEW', 'PARTIALLY_FILLED']).orderBy('id')) as Array<Record<string, unknown>>;
+  const orders = (await db('orders').whereIn('position_id', [Number(p1.id), Number(p2.id)]).whereIn('status', ['NEW', 'PARTIALLY_FILLED']).orderBy('id')) as Array<Record<string, unknown>>;
   const typeMap: Record<string, string> = { LIMIT: 'LIMIT', MARKET: 'MARKET', 'PROFIT-LIMIT': 'LIMIT', 'PROFIT-MARKET': 'TAKE_PROFIT_MARKET', 'STOP-MARKET': 'STOP_MARKET' };
   const open = orders
     .filter((o) => !(o.is_algo === true || o.is_algo === 1))
