@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import compress from '@fastify/compress';
 import fastifyStatic from '@fastify/static';
 import { getMaintenance } from '../support/box-flags.js';
-import { ASSETS_DIR } from './assets.js';
+import { ASSETS_DIR, assetUrl } from './assets.js';
 import { registerSecurityHeaders } from './security.js';
 import { makeVhostResolver, vhostConstraint, type Vhost } from './vhost.js';
 import { WebServices, type WebDeps } from './services.js';
@@ -82,6 +82,8 @@ export async function buildWebApp(deps: WebDeps): Promise<WebApp> {
     reply.code(503).header('retry-after', String(down.retry ?? 60)).header('cache-control', 'no-store').type('text/html; charset=utf-8');
     return reply.send(maintenancePage(request.vhost, down, reply.cspNonce?.script ?? ''));
   });
+
+  app.get('/favicon.ico', { config: { public: true } }, async (_req, reply) => reply.code(301).header('cache-control', 'public, max-age=86400').header('location', assetUrl('favicon.svg')).send());
 
   // 3. /up on every vhost (no session, no DB): the process answers.
   app.get('/up', { config: { public: true } }, async (request, reply) => {

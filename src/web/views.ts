@@ -105,8 +105,8 @@ export function sectionBody<T>(s: Section<T>, render: (data: T) => SafeHtml): Sa
   return html`<p class="error">${badge('error')} Could not read this part: ${s.message}</p>`;
 }
 
-export function card(title: string, body: SafeHtml, opts: { id?: string; hint?: string | SafeHtml; right?: SafeHtml } = {}): SafeHtml {
-  return html`<section class="card"${opts.id ? raw(` id="${opts.id.replace(/[^a-z0-9-]/gi, '')}"`) : ''}>
+export function card(title: string, body: SafeHtml, opts: { id?: string; hint?: string | SafeHtml; right?: SafeHtml; wide?: boolean } = {}): SafeHtml {
+  return html`<section class="card${opts.wide ? ' wide' : ''}"${opts.id ? raw(` id="${opts.id.replace(/[^a-z0-9-]/gi, '')}"`) : ''}>
   <header class="card-head"><h2>${title}</h2>${opts.hint ? html`<span class="hint">${opts.hint}</span>` : ''}${opts.right ?? ''}</header>
   <div class="card-body">${body}</div>
 </section>`;

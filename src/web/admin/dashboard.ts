@@ -100,13 +100,13 @@ function alertsPanel(d: DashboardSnapshot): SafeHtml {
   );
 }
 
-export const PANELS: Record<string, { title: string; render: (d: DashboardSnapshot) => SafeHtml }> = {
+export const PANELS: Record<string, { title: string; render: (d: DashboardSnapshot) => SafeHtml; wide?: boolean }> = {
   health: { title: 'Box health', render: healthPanel },
-  dispatcher: { title: 'Dispatcher', render: dispatcherPanel },
+  alerts: { title: 'Recent alerts', render: alertsPanel },
+  dispatcher: { title: 'Dispatcher', render: dispatcherPanel, wide: true },
   streams: { title: 'Streams', render: streamsPanel },
   queues: { title: 'Queues', render: queuesPanel },
-  scheduler: { title: 'Scheduler', render: schedulerPanel },
-  alerts: { title: 'Recent alerts', render: alertsPanel },
+  scheduler: { title: 'Scheduler', render: schedulerPanel, wide: true },
 };
 
 export function renderPanels(d: DashboardSnapshot): Record<string, string> {
@@ -118,7 +118,7 @@ export function registerDashboard(app: FastifyInstance, s: WebServices): void {
     const { data } = await s.dashboard.snapshot();
     const body = html`<p class="live-line"><span class="live-dot" data-live-status>static</span> Updated <span data-live-at>${fmtTime(data.at)}</span></p>
 <div class="grid" data-live-dashboard="/api/stream/dashboard">
-${Object.entries(PANELS).map(([id, p]) => card(p.title, html`<div data-panel="${id}">${p.render(data)}</div>`, { id: `panel-${id}` }))}
+${Object.entries(PANELS).map(([id, p]) => card(p.title, html`<div data-panel="${id}">${p.render(data)}</div>`, { id: `panel-${id}`, wide: p.wide }))}
 </div>`;
     return renderPage(req, reply, { title: 'Dashboard', active: 'dashboard', body, noscriptRefresh: 10 });
   });

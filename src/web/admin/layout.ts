@@ -57,6 +57,7 @@ export function adminPage(ctx: AdminPageContext, body: SafeHtml): string {
 <meta name="robots" content="noindex, nofollow">
 <title>${ctx.title} · Athena</title>
 <link rel="stylesheet" href="${assetUrl('admin.css')}">
+<link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
 ${ctx.noscriptRefresh ? html`<noscript><meta http-equiv="refresh" content="${ctx.noscriptRefresh}"></noscript>` : ''}
 ${scripts.map((s) => html`<script src="${assetUrl(s)}" nonce="${ctx.nonce}" defer></script>`)}
 </head>

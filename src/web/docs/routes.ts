@@ -20,6 +20,7 @@ function layout(site: DocsSite, opts: { title: string; active: string; body: Saf
 <title>${opts.title} — Athena docs</title>
 <meta name="description" content="Athena: the ingestion brain and web edge of the Kraite trading fleet. Architecture, daemons, operations and CLI reference.">
 <link rel="stylesheet" href="${assetUrl('docs.css')}">
+<link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
 </head>
 <body class="docs">
 <header class="docs-top">

@@ -3,7 +3,7 @@ import { html, type SafeHtml } from '../html.js';
 
 export function landingBody(status: SafeHtml | null = null): SafeHtml {
   return html`<section class="hero">
-  <p class="eyebrow">Automated trading for Binance USDⓈ-M futures</p>
+  <p class="eyebrow">Automated trading for Binance USD-M futures</p>
   <h1>Survive the cascade.</h1>
   <p class="lead">Kraite opens laddered positions on Binance perpetual futures and manages them around the clock from your own exchange account. It is built for the day the market falls apart: every position carries its exit orders on the exchange, and a market-regime brake stops new entries when liquidations start to chain.</p>
   <p class="cta"><a class="button" href="#how">How it works</a> <a class="button ghost" href="/status">System status</a></p>
@@ -70,7 +70,7 @@ export function termsBody(): SafeHtml {
 <h1>Terms and conditions</h1>
 <p class="notice">These terms are a working draft under legal review. They describe how the service works today; the reviewed version will replace them, and you will be told before it applies to you.</p>
 <h2>The service</h2>
-<p>Kraite is software that places, amends and cancels orders on your Binance USDⓈ-M futures account through the API key you provide. Kraite does not hold client funds and does not provide investment advice.</p>
+<p>Kraite is software that places, amends and cancels orders on your Binance USD-M futures account through the API key you provide. Kraite does not hold client funds and does not provide investment advice.</p>
 <h2>Your responsibilities</h2>
 <ul>
 <li>You keep control of your exchange account and may revoke Kraite's API key at any time.</li>

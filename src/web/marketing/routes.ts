@@ -21,6 +21,7 @@ export function sitePage(opts: { title: string; body: SafeHtml; description?: st
 <title>${opts.title}</title>
 <meta name="description" content="${opts.description ?? 'Kraite trades Binance USDⓈ-M futures with laddered entries and a market-regime brake, built to survive liquidation cascades.'}">
 <link rel="stylesheet" href="${assetUrl(opts.css ?? 'site.css')}">
+<link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
 </head>
 <body class="site">
 <header class="site-top"><a class="brand" href="/"><span class="logo" aria-hidden="true">◆</span> Kraite</a>
@@ -45,7 +46,7 @@ export function statusPanel(st: PublicStatus): SafeHtml {
 const VHOST_CSS: Record<Vhost, string> = { admin: 'admin.css', docs: 'docs.css', marketing: 'site.css' };
 
 function bare(vhost: Vhost, title: string, body: SafeHtml): string {
-  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><link rel="stylesheet" href="${assetUrl(VHOST_CSS[vhost])}"></head>
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${title}</title><link rel="stylesheet" href="${assetUrl(VHOST_CSS[vhost])}"><link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml"></head>
 <body class="bare ${vhost}"><main class="bare-box" id="content">${body}</main></body></html>`.value;
 }
 
