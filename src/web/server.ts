@@ -55,7 +55,7 @@ export async function buildWebApp(deps: WebDeps): Promise<WebApp> {
     }
   });
 
-  await registerSecurityHeaders(app);
+  registerSecurityHeaders(app, (req) => req.vhost === 'admin' && !req.url.startsWith('/api/') && !req.url.startsWith('/assets/'));
   await app.register(compress, { global: true, threshold: 1024, encodings: ['br', 'gzip', 'deflate'], brotliOptions: { params: { [(await import('node:zlib')).constants.BROTLI_PARAM_QUALITY]: 4 } } });
   await app.register(fastifyStatic, { root: ASSETS_DIR, prefix: '/assets/', decorateReply: false, maxAge: '365d', immutable: true, etag: true, lastModified: true, index: false, list: false });
 

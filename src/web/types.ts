@@ -18,14 +18,6 @@ declare module 'fastify' {
     vhost: Vhost | null;
     user: SessionUser | null;
   }
-  interface Session {
-    userId?: number;
-    authAt?: number;
-    lastSeen?: number;
-    pending2fa?: { userId: number; email: string; at: number };
-    flash?: Flash;
-    _csrf?: string;
-  }
   interface FastifyContextConfig {
     /** Reachable without a session (login pages, /up). */
     public?: boolean;

@@ -1,20 +1,20 @@
 /**
  * The operator UI (ADMIN_HOST). Every route needs a session except those marked `config.public`.
- *  - Sessions: @fastify/session with a Redis store, cookie `athena_session`: HttpOnly, SameSite=Lax,
- *    Secure when the request came over TLS; 12 h at most, WEB_SESSION_IDLE_MINUTES idle.
+ *  - Sessions (../auth/session.ts): a random 256-bit id in the cookie `athena_session` (HttpOnly,
+ *    SameSite=Lax, Secure when the request came over TLS), the data in Redis; 12 h at most,
+ *    WEB_SESSION_IDLE_MINUTES idle.
  *  - CSRF: @fastify/csrf-protection on every POST/PUT/PATCH/DELETE (form field `_csrf` or an
  *    x-csrf-token header), the login form included.
  *  - Unauthenticated: HTML routes redirect to /login; /api/* answers 401 JSON.
  *  - Roles: `config.adminOnly` routes answer 403 to viewers.
  */
-import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
-import session from '@fastify/session';
 import formbody from '@fastify/formbody';
 import csrf from '@fastify/csrf-protection';
 import { findUserById } from '../../db/repositories/users.js';
-import { RedisSessionStore, SESSION_MAX_AGE_MS } from '../auth/session-store.js';
+import { RedisSessionStore } from '../auth/session-store.js';
+import { installSessions } from '../auth/session.js';
 import type { WebServices } from '../services.js';
 import type { SessionUser } from '../types.js';
 import { errorPage } from '../marketing/routes.js';
@@ -33,10 +33,6 @@ import { UserError } from '../../support/errors.js';
 export const SESSION_COOKIE = 'athena_session';
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export function sessionSecret(appKey: Buffer | null): string {
-  if (!appKey) throw new UserError('APP_KEY is not set; the web server signs sessions with it. Run `bin/artisan key:generate`.');
-  return Buffer.from(crypto.hkdfSync('sha256', appKey, Buffer.from('athena-web'), Buffer.from('session-cookie'), 32)).toString('hex');
-}
 
 export function isApi(req: FastifyRequest): boolean {
   return req.url.startsWith('/api/');
@@ -54,15 +50,9 @@ export async function registerAdmin(app: FastifyInstance, s: WebServices): Promi
     const cfg = (route.config ?? {}) as { public?: boolean; adminOnly?: boolean };
     for (const m of [route.method].flat()) if (m !== 'HEAD') s.adminRoutes.push({ method: m, url: route.url, public: !!cfg.public, adminOnly: !!cfg.adminOnly });
   });
+  if (!s.config.appKey) throw new UserError('APP_KEY is not set; the web server needs it for two-factor secrets. Run `bin/artisan key:generate`.');
   await app.register(cookie);
-  await app.register(session, {
-    secret: sessionSecret(s.config.appKey),
-    cookieName: SESSION_COOKIE,
-    store: new RedisSessionStore(s.redis, s.prefix),
-    saveUninitialized: false,
-    rolling: false,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: 'auto', path: '/', maxAge: SESSION_MAX_AGE_MS },
-  });
+  installSessions(app, { store: new RedisSessionStore(s.redis, s.prefix), cookieName: SESSION_COOKIE });
   await app.register(formbody, { bodyLimit: 256 * 1024 });
   await app.register(csrf, { sessionPlugin: '@fastify/session' });
 

@@ -84,15 +84,19 @@ export function registerDocs(app: FastifyInstance, s: WebServices): void {
     route.constraints = { ...(route.constraints ?? {}), vhost: 'docs' };
   });
   const site = s.docs;
-  const cache = new Map<string, { version: string; html: string }>();
-  const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).header('cache-control', 'public, max-age=60').type('text/html; charset=utf-8').send(body);
-  const cached = (key: string, make: () => string | null): string | null => {
+  // Rendered pages are kept as UTF-8 buffers: a 30 KB page is not re-encoded on every request.
+  const cache = new Map<string, { version: string; body: Buffer }>();
+  const send = (reply: FastifyReply, body: string | Buffer, status = 200) => reply.code(status).header('cache-control', 'public, max-age=60').type('text/html; charset=utf-8').send(body);
+  const cached = (key: string, make: () => string | null): Buffer | null => {
     const v = site.version();
     const hit = cache.get(key);
-    if (hit && hit.version === v) return hit.html;
+    if (hit && hit.version === v) return hit.body;
     const out = make();
-    if (out !== null) cache.set(key, { version: v, html: out });
-    return out;
+    if (out === null) return null;
+    const body = Buffer.from(out, 'utf8');
+    if (cache.size > 2000) cache.clear(); // bounded: keys come from the manifest and docs/ (and 404s are not cached)
+    cache.set(key, { version: v, body });
+    return body;
   };
 
   const docPage = (slug: string) =>

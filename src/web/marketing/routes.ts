@@ -68,14 +68,14 @@ export function registerMarketing(app: FastifyInstance, s: WebServices): void {
   app.addHook('onRoute', (route) => {
     route.constraints = { ...(route.constraints ?? {}), vhost: 'marketing' };
   });
-  const send = (reply: import('fastify').FastifyReply, body: string, cache = 'public, max-age=300') => reply.header('cache-control', cache).type('text/html; charset=utf-8').send(body);
-  let landing: { at: string; html: string } | null = null;
-  const privacy = sitePage({ title: 'Privacy policy — Kraite', body: privacyBody() });
-  const terms = sitePage({ title: 'Terms and conditions — Kraite', body: termsBody() });
+  const send = (reply: import('fastify').FastifyReply, body: string | Buffer, cache = 'public, max-age=300') => reply.header('cache-control', cache).type('text/html; charset=utf-8').send(body);
+  let landing: { at: string; html: Buffer } | null = null;
+  const privacy = Buffer.from(sitePage({ title: 'Privacy policy — Kraite', body: privacyBody() }));
+  const terms = Buffer.from(sitePage({ title: 'Terms and conditions — Kraite', body: termsBody() }));
 
   app.get('/', async (_req, reply) => {
     const st = await s.publicStatus();
-    if (!landing || landing.at !== st.generated_at) landing = { at: st.generated_at, html: sitePage({ title: 'Kraite — survive the cascade', body: landingBody(statusPanel(st)) }) };
+    if (!landing || landing.at !== st.generated_at) landing = { at: st.generated_at, html: Buffer.from(sitePage({ title: 'Kraite — survive the cascade', body: landingBody(statusPanel(st)) })) };
     return send(reply, landing.html, 'public, max-age=15');
   });
   app.get('/privacy-policy', async (_req, reply) => send(reply, privacy));

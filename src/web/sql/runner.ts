@@ -6,7 +6,7 @@
  *  - MySQL/MariaDB: a fresh connection with `SET SESSION TRANSACTION READ ONLY`, `START TRANSACTION READ ONLY`
  *    (rolled back), max_execution_time (MySQL) or max_statement_time (MariaDB), multi-statements off;
  *  - SQLite: a separate process opening the file read-only with query_only=ON, killed at the timeout.
- * A client-side timer (timeout + 2 s) is the last net: it gives up on the connection or process.
+ * A client-side timer (timeout + 5 s) is the last net: it gives up on the connection or process.
  * Results are paged by wrapping the query: SELECT * FROM (<q>) AS athena_q LIMIT n+1 OFFSET m.
  */
 import { fork } from 'node:child_process';
@@ -98,7 +98,7 @@ export class SqlRunner {
       timer = setTimeout(() => {
         onGiveUp();
         reject(this.timeoutError());
-      }, this.timeoutMs + 2000);
+      }, this.timeoutMs + 5000);
     });
     try {
       return await Promise.race([work, giveUp]);
@@ -186,7 +186,7 @@ export class SqlRunner {
     return new Promise((resolve, reject) => {
       const child = fork(script, [], { serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
       let stderr = '';
-      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()).slice(-2000));
+      child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
       let settled = false;
       const finish = (fn: () => void) => {
         if (settled) return;
@@ -194,11 +194,22 @@ export class SqlRunner {
         clearTimeout(timer);
         fn();
       };
-      const timer = setTimeout(() => {
+      const kill = () => {
         child.kill('SIGKILL');
         finish(() => reject(this.timeoutError()));
-      }, this.timeoutMs);
-      child.once('message', (m: { ok: boolean; columns?: string[]; rows?: unknown[][]; error?: string }) => {
+      };
+      // Until the statement is prepared, allow for process start-up (a loaded box can take seconds);
+      // from then on the statement timeout applies.
+      let timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish(() => reject(new SqlRunError('The SQLite reader did not start in time.', 'error')));
+      }, 15_000);
+      child.on('message', (m: { ready?: boolean; ok?: boolean; columns?: string[]; rows?: unknown[][]; error?: string }) => {
+        if (m.ready) {
+          clearTimeout(timer);
+          timer = setTimeout(kill, this.timeoutMs);
+          return;
+        }
         finish(() => (m.ok ? resolve({ columns: m.columns!, rows: m.rows! }) : reject(new SqlRunError(m.error ?? 'query failed', 'error'))));
       });
       child.once('error', (err) => finish(() => reject(new SqlRunError(`could not start the SQLite reader: ${err.message}`, 'error'))));

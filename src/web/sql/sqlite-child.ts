@@ -29,6 +29,7 @@ process.once('message', (msg: Request) => {
     if (!stmt.reader) throw new Error('the statement returns no rows');
     if (!stmt.readonly) throw new Error('the statement would write to the database');
     stmt.raw(true);
+    process.send!({ ready: true }); // the statement timeout starts now, not at process start
     const columns = stmt.columns().map((c) => c.name);
     const rows: unknown[][] = [];
     for (const r of stmt.iterate(...msg.params) as Iterable<unknown[]>) {
