@@ -9,11 +9,14 @@ import type { Runtime } from '../runtime.js';
 import { interruptOrphanRuns } from '../db/repositories/command-runs.js';
 import { writeHeartbeat } from '../support/heartbeat.js';
 import { buildWebApp, type WebApp } from './server.js';
+import { closeRedis, connectRedis } from '../redis/connection.js';
+import type { Redis } from 'ioredis';
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 
 export class WebDaemon {
   private web: WebApp | null = null;
+  private redis: Redis | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
   private readonly startedAt = new Date().toISOString();
@@ -31,7 +34,10 @@ export class WebDaemon {
   async start(): Promise<string> {
     const rt = this.runtime;
     const db = await rt.db({ poolMax: 10 });
-    const redis = await rt.redis('daemon');
+    // Its own client: reconnects forever like a daemon, but a command issued while Redis is away fails
+    // after two reconnect attempts instead of waiting, so requests answer (with an error) rather than hang.
+    const redis = await connectRedis(rt.config.redis, 'daemon', { maxRetriesPerRequest: 2 });
+    this.redis = redis;
     const marked = await interruptOrphanRuns(db, rt.config.hostname, new Date(rt.clock.now()));
     if (marked) rt.log.warn('marked command runs left by a previous web process as interrupted', { count: marked });
     this.web = await buildWebApp({ config: rt.config, db, redis, clock: rt.clock, log: rt.log.child('web') });
@@ -46,9 +52,8 @@ export class WebDaemon {
     if (!this.web) return;
     try {
       const s = this.web.services;
-      const redis = await this.runtime.redis('daemon');
       await writeHeartbeat(
-        redis,
+        this.redis!,
         this.runtime.config.redis.prefix,
         { daemon: 'web', host: this.runtime.config.hostname, pid: process.pid, started_at: this.startedAt, address: this.address, sse_clients: s.sseClients.size, running_commands: s.runner.runningCount() },
         (HEARTBEAT_INTERVAL_MS / 1000) * 3,
@@ -89,11 +94,15 @@ export class WebDaemon {
     const web = this.web;
     this.web = null;
     if (web) await web.app.close();
-    try {
-      const redis = await this.runtime.redis('daemon');
-      await redis.del(`${this.runtime.config.redis.prefix}:heartbeat:web:${this.runtime.config.hostname}`);
-    } catch (err) {
-      this.runtime.log.warn('could not remove the web heartbeat', { err });
+    const redis = this.redis;
+    this.redis = null;
+    if (redis) {
+      try {
+        await redis.del(`${this.runtime.config.redis.prefix}:heartbeat:web:${this.runtime.config.hostname}`);
+      } catch (err) {
+        this.runtime.log.warn('could not remove the web heartbeat', { err });
+      }
+      await closeRedis(redis);
     }
   }
 }

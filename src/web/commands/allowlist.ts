@@ -28,7 +28,7 @@ export const NEVER_ALLOWED: RegExp[] = [
   /^schedule:run$/,
   /^queue:work$/,
   /^queue:flush$/,
-  /^kraite:dispatch-daemon$/,
+  /-daemon$/,
   /^kraite:stream-/,
   /^kraite:simulate-/,
   /^kraite:freeze$/,
