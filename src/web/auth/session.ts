@@ -14,6 +14,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RedisSessionStore } from './session-store.js';
 
 export const SESSION_MAX_AGE_MS = 12 * 3600_000;
+/** A session that holds no login (only a CSRF secret for the login form) lives at most 1 h in Redis. */
+export const ANONYMOUS_SESSION_MS = 3600_000;
 const ID_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export interface SessionData {
@@ -139,7 +141,9 @@ export function installSessions(app: FastifyInstance, opts: SessionOptions): voi
     const expiresAt = st.createdAt + SESSION_MAX_AGE_MS;
     const fresh = st.id === null;
     if (fresh) st.id = crypto.randomBytes(32).toString('base64url');
-    await store.write(st.id!, { data: JSON.parse(json) as Record<string, unknown>, createdAt: st.createdAt, expiresAt });
+    const data = JSON.parse(json) as Record<string, unknown>;
+    const keepUntil = data.userId || data.pending2fa ? expiresAt : Math.min(expiresAt, Date.now() + ANONYMOUS_SESSION_MS);
+    await store.write(st.id!, { data, createdAt: st.createdAt, expiresAt: keepUntil });
     st.loadedJson = json;
     if (fresh) reply.header('set-cookie', cookieHeader(cookieName, st.id!, Math.max(1, Math.floor((expiresAt - Date.now()) / 1000)), secure));
     return payload;
