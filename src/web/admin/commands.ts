@@ -70,7 +70,7 @@ ${card('Recent runs', html`${runRows(runs)}<p><a href="/runs">All runs →</a></
 
   const showForm = (req: FastifyRequest, reply: FastifyReply, id: string, values: FormValues, error: string | null, status = 200) => {
     const allowed = findAllowed(s.manifest(), patterns(), id);
-    if (!allowed) return reply.code(404).send({ error: `${id} is not an allow-listed command` });
+    if (!allowed) return reply.callNotFound();
     const c = allowed.command;
     const mayRun = canRun(req.user!.role, allowed);
     const flags = Object.entries(c.flags).filter(([, f]) => !f.hidden);
@@ -146,7 +146,7 @@ ${mayRun ? html`<button type="submit" class="primary">Run</button> <span class="
   app.get('/runs/:runId', async (req, reply) => {
     const id = intParam((req.params as { runId: string }).runId);
     const run = id ? await getRun(s.db, id) : null;
-    if (!run) return reply.code(404).send({ error: 'Unknown run' });
+    if (!run) return reply.callNotFound();
     const live = s.runner.get(run.id);
     const running = run.status === 'running' && !!live && !live.end;
     const output = live ? live.output : (run.output ?? '');

@@ -52,7 +52,7 @@ export function registerSteps(app: FastifyInstance, s: WebServices): void {
   app.get('/steps', async (req, reply) => {
     const q = req.query as Record<string, unknown>;
     const set = setOf(q.set);
-    if (!set) return reply.code(404).send({ error: 'Unknown step set' });
+    if (!set) return reply.callNotFound();
     const f = { state: strParam(q.state, 20), group: strParam(q.group, 50), class: strParam(q.class, 255), workflow: strParam(q.workflow, 36), beforeId: intParam(q.before) ?? undefined };
     if (f.state && !isStepState(f.state)) f.state = undefined;
     const admin = req.user!.role === 'admin';
@@ -120,7 +120,7 @@ ${admin ? (pause && pause.prefix !== null ? html`<form method="post" action="/st
   app.get('/steps/:set/block/:uuid', async (req, reply) => {
     const p = req.params as { set: string; uuid: string };
     const set = setOf(p.set);
-    if (!set || !/^[A-Za-z0-9-]{1,64}$/.test(p.uuid)) return reply.code(404).send({ error: 'Unknown block' });
+    if (!set || !/^[A-Za-z0-9-]{1,64}$/.test(p.uuid)) return reply.callNotFound();
     let body: SafeHtml;
     try {
       body = stepRows(set.name, await s.steps.block(set.prefix, p.uuid));
@@ -135,7 +135,7 @@ ${admin ? (pause && pause.prefix !== null ? html`<form method="post" action="/st
     const p = req.params as { set: string; id: string };
     const set = setOf(p.set);
     const id = intParam(p.id);
-    if (!set || !id) return reply.code(404).send({ error: 'Unknown step' });
+    if (!set || !id) return reply.callNotFound();
     let body: SafeHtml;
     try {
       const st = await s.steps.detail(set.prefix, id);
