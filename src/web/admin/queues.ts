@@ -40,7 +40,7 @@ ${table(
       table(
         ['Queue', 'Waiting', 'Active', 'Delayed', 'Paused', 'Failed', 'Completed (kept)', 'Last min', 'Last hour', 'Failed/hour', 'Wait'],
         v.queues.map(
-          (q) => html`<tr id="q-${q.name}"><td><code>${q.name}</code></td><td class="num">${fmtNum(q.waiting + q.prioritized)}</td><td class="num">${fmtNum(q.active)}</td><td class="num">${fmtNum(q.delayed)}</td><td class="num">${fmtNum(q.paused)}</td>
+          (q) => html`<tr id="q-${q.name}"><td><code>${q.name}</code></td><td class="num">${fmtNum(q.waiting + q.prioritized)}</td><td class="num">${fmtNum(q.active)}</td><td class="num">${fmtNum(q.delayed)}</td><td>${q.paused ? badge('paused') : html`<span class="muted">no</span>`}</td>
 <td class="num ${q.failed ? 'bad' : ''}">${fmtNum(q.failed)}</td><td class="num">${fmtNum(q.completed)}</td><td class="num">${q.completedLastMinute ?? html`<span class="muted">—</span>`}</td><td class="num">${q.completedLastHour ?? html`<span class="muted">—</span>`}</td><td class="num">${q.failedLastHour ?? html`<span class="muted">—</span>`}</td><td class="num">${fmtAge(q.oldestWaitSeconds)}</td></tr>`,
         ),
         { empty: 'No queues yet.' },

@@ -24,7 +24,8 @@ export interface QueueStats {
   delayed: number;
   failed: number;
   completed: number;
-  paused: number;
+  /** The queue itself is paused (BullMQ queue.pause()). */
+  paused: boolean;
   prioritized: number;
   oldestWaitSeconds: number | null;
   completedLastMinute: number | null;
@@ -154,7 +155,7 @@ export async function readQueueStats(ctx: DataContext): Promise<QueueStats[]> {
       delayed: c.delayed ?? 0,
       failed: c.failed ?? 0,
       completed: c.completed ?? 0,
-      paused: 0,
+      paused: await q.isPaused(),
       prioritized: c.prioritized ?? 0,
       oldestWaitSeconds: oldest?.timestamp ? ageSeconds(now, oldest.timestamp) : null,
       completedLastMinute: hasMetrics ? (completed.data[0] ?? 0) : null,
