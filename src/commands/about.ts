@@ -10,6 +10,8 @@ export default class About extends BaseCommand {
   static override description =
     'Print the version, environment, role and the database and Redis targets, then check that both answer. Exits 1 when either is unreachable, with the reason (e.g. "Redis is not reachable at redis://127.0.0.1:6390"), within 5 seconds.';
   static override examples = ['<%= config.bin %> about', '<%= config.bin %> about --json'];
+  /** Only reads state: viewers may run it from the admin runner (copied into oclif.manifest.json). */
+  static readOnly = true;
 
   async run(): Promise<unknown> {
     await this.parse(About);

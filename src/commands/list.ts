@@ -8,6 +8,8 @@ export default class List extends BaseCommand {
   static override summary = 'List every command, grouped by topic';
   static override description = 'List every command, grouped by topic, each with a one-line description. `bin/artisan` with no arguments does the same.';
   static override examples = ['<%= config.bin %> list', '<%= config.bin %> list steps', '<%= config.bin %> list --json'];
+  /** Only reads state: viewers may run it from the admin runner (copied into oclif.manifest.json). */
+  static readOnly = true;
   static override args = { namespace: Args.string({ description: 'Only show the commands of this topic (e.g. schedule)', required: false }) };
 
   async run(): Promise<unknown> {

@@ -21,7 +21,19 @@ export interface AppConfig {
   database: DatabaseTarget;
   redis: { url: string; prefix: string };
   binance: { restUrl: string; wsUrl: string };
-  web: { port: number; adminHost: string; marketingHost: string; docsHost: string };
+  web: {
+    port: number;
+    adminHost: string;
+    marketingHost: string;
+    docsHost: string;
+    trustedProxies: string[];
+    commandsAllow: string[];
+    commandTimeoutSeconds: number;
+    sqlTimeoutMs: number;
+    sqlDatabase: DatabaseTarget | null;
+    fleetHosts: string[];
+    sessionIdleMinutes: number;
+  };
   canDispatchSteps: boolean;
   userDataShards: number;
   notifyWebhookUrl: string | null;
@@ -58,7 +70,19 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     database: v<DatabaseTarget>('DATABASE_URL'),
     redis: { url: v('REDIS_URL'), prefix: v('REDIS_PREFIX') },
     binance: { restUrl: v('BINANCE_REST_URL'), wsUrl: v('BINANCE_WS_URL') },
-    web: { port: v('WEB_PORT'), adminHost: v('ADMIN_HOST'), marketingHost: v('MARKETING_HOST'), docsHost: v('DOCS_HOST') },
+    web: {
+      port: v('WEB_PORT'),
+      adminHost: v('ADMIN_HOST'),
+      marketingHost: v('MARKETING_HOST'),
+      docsHost: v('DOCS_HOST'),
+      trustedProxies: v('WEB_TRUSTED_PROXIES'),
+      commandsAllow: v('WEB_COMMANDS_ALLOW'),
+      commandTimeoutSeconds: v('WEB_COMMAND_TIMEOUT'),
+      sqlTimeoutMs: v('WEB_SQL_TIMEOUT_MS'),
+      sqlDatabase: v<DatabaseTarget | null>('WEB_SQL_DATABASE_URL'),
+      fleetHosts: v('WEB_FLEET_HOSTS'),
+      sessionIdleMinutes: v('WEB_SESSION_IDLE_MINUTES'),
+    },
     canDispatchSteps: v('CAN_DISPATCH_STEPS'),
     userDataShards: v('USER_DATA_SHARDS'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),

@@ -80,6 +80,35 @@ export const databaseUrl = (raw: string): Parsed => {
 
 export const text = (raw: string): Parsed => ok(raw);
 
+export const optionalDatabaseUrl = (raw: string): Parsed => (raw.trim() === '' ? ok(null) : databaseUrl(raw));
+
+const splitList = (raw: string): string[] =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export const proxyList = (raw: string): Parsed => {
+  const items = splitList(raw);
+  for (const i of items) if (!/^[0-9a-f.:]+(\/\d{1,3})?$/i.test(i)) return bad(`"${i}" is not an IP address or CIDR`);
+  return ok(items);
+};
+
+export const patternList = (raw: string): Parsed => {
+  const items = splitList(raw);
+  for (const i of items) if (!/^[a-z0-9][a-z0-9:_-]*\*?$|^\*$/i.test(i)) return bad(`"${i}" is not a command id or prefix pattern (e.g. kraite:*)`);
+  return ok(items);
+};
+
+export const hostList = (raw: string): Parsed => {
+  const items = splitList(raw);
+  for (const i of items) {
+    const r = hostname(i);
+    if (!r.ok) return r;
+  }
+  return ok(items.map((i) => i.toLowerCase()));
+};
+
 export const VARS: VarSpec[] = [
   // Application
   { name: 'APP_ENV', group: 'app', default: 'local', description: 'local | testing | production. Production requires --force for migrate and forbids migrate:fresh.', parse: oneOf('local', 'testing', 'production') },
@@ -100,6 +129,13 @@ export const VARS: VarSpec[] = [
   { name: 'ADMIN_HOST', group: 'web', default: 'admin.localhost', description: 'Host name of the operator UI vhost.', parse: hostname },
   { name: 'MARKETING_HOST', group: 'web', default: 'localhost', description: 'Host name of the marketing vhost.', parse: hostname },
   { name: 'DOCS_HOST', group: 'web', default: 'docs.localhost', description: 'Host name of the public docs vhost.', parse: hostname },
+  { name: 'WEB_TRUSTED_PROXIES', group: 'web', default: '', description: 'Comma-separated IPs/CIDRs of the TLS proxy in front of `web`. X-Forwarded-For/-Proto are trusted only from these (Secure cookies and HSTS follow X-Forwarded-Proto). Empty trusts nobody.', parse: proxyList },
+  { name: 'WEB_COMMANDS_ALLOW', group: 'web', default: 'kraite:*,steps:*,schedule:list,horizon:status,queue:failed', description: 'Commands the admin runner may start (comma-separated ids, `*` suffix = prefix). key:generate, migrate:fresh, down/up, user:*, web and the daemons are never allowed.', parse: patternList },
+  { name: 'WEB_COMMAND_TIMEOUT', group: 'web', default: '300', description: 'Seconds before a command started from the admin runner is killed.', parse: int(5, 3600) },
+  { name: 'WEB_SQL_TIMEOUT_MS', group: 'web', default: '5000', description: 'Statement timeout of the admin SQL page, in milliseconds.', parse: int(100, 120000) },
+  { name: 'WEB_SQL_DATABASE_URL', group: 'web', default: '', secret: true, description: 'Optional connection for the admin SQL page, e.g. a read-only database user. Empty uses DATABASE_URL (still in read-only transactions).', parse: optionalDatabaseUrl },
+  { name: 'WEB_FLEET_HOSTS', group: 'web', default: '', description: 'Comma-separated host names expected to send fleet reports; a listed host with no report shows as missing.', parse: hostList },
+  { name: 'WEB_SESSION_IDLE_MINUTES', group: 'web', default: '120', description: 'Admin sessions end after this many idle minutes (and after 12 h in any case).', parse: int(5, 1440) },
   // Dispatch
   { name: 'CAN_DISPATCH_STEPS', group: 'steps', default: 'true', description: 'Global kill switch of the step dispatcher: false makes the dispatch daemon idle.', parse: bool },
   // Queues

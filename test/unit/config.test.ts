@@ -27,7 +27,19 @@ describe('configuration', () => {
     expect(c.database.filename).toMatch(/storage\/athena\.sqlite$/);
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'athena' });
     expect(c.binance).toEqual({ restUrl: 'https://fapi.binance.com', wsUrl: 'wss://fstream.binance.com' });
-    expect(c.web).toEqual({ port: 8080, adminHost: 'admin.localhost', marketingHost: 'localhost', docsHost: 'docs.localhost' });
+    expect(c.web).toEqual({
+      port: 8080,
+      adminHost: 'admin.localhost',
+      marketingHost: 'localhost',
+      docsHost: 'docs.localhost',
+      trustedProxies: [],
+      commandsAllow: ['kraite:*', 'steps:*', 'schedule:list', 'horizon:status', 'queue:failed'],
+      commandTimeoutSeconds: 300,
+      sqlTimeoutMs: 5000,
+      sqlDatabase: null,
+      fleetHosts: [],
+      sessionIdleMinutes: 120,
+    });
     expect(c.appKey).toBeNull();
     expect(c.canDispatchSteps).toBe(true);
   });

@@ -7,6 +7,8 @@ export default class ConfigShow extends BaseCommand {
   static override description =
     'Print every configuration variable with its effective value and where it came from (environment, .env or default). Secrets (APP_KEY, passwords in URLs, webhook URLs) are masked. Fails with exit code 1 when a value is invalid.';
   static override examples = ['<%= config.bin %> config:show', '<%= config.bin %> config:show --json'];
+  /** Only reads state: viewers may run it from the admin runner (copied into oclif.manifest.json). */
+  static readOnly = true;
 
   async run(): Promise<unknown> {
     await this.parse(ConfigShow);

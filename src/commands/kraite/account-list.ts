@@ -6,6 +6,8 @@ export default class AccountList extends BaseCommand {
   static override summary = 'List accounts (masked key, never the secret)';
   static override description = 'List every account with its state and a masked API key. The secret is never printed.';
   static override examples = ['<%= config.bin %> kraite:account-list', '<%= config.bin %> kraite:account-list --json'];
+  /** Only reads state: viewers may run it from the admin runner (copied into oclif.manifest.json). */
+  static readOnly = true;
 
   async run(): Promise<unknown> {
     await this.parse(AccountList);

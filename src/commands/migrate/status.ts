@@ -6,6 +6,8 @@ export default class MigrateStatus extends BaseCommand {
   static override summary = 'Show which migrations have run';
   static override description = 'List every migration with Ran/Pending and the batch it ran in.';
   static override examples = ['<%= config.bin %> migrate:status', '<%= config.bin %> migrate:status --json'];
+  /** Only reads state: viewers may run it from the admin runner (copied into oclif.manifest.json). */
+  static readOnly = true;
 
   async run(): Promise<unknown> {
     await this.parse(MigrateStatus);

@@ -5,5 +5,6 @@
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
 import { scheduleRuns } from './0100_schedule_runs.js';
+import { webTables } from './0500_web_tables.js';
 
-export const migrations: Migration[] = [sharedTables, scheduleRuns];
+export const migrations: Migration[] = [sharedTables, scheduleRuns, webTables];
