@@ -36,7 +36,7 @@ describe('schedule:list', () => {
     expect(lines[1]).toMatch(/^-+ +-+/);
     expect(lines).toHaveLength(2 + 5); // the production-only task is listed too (its environment is shown as a flag)
     const row = (needle: string) => lines.find((l) => l.includes(needle))!;
-    expect(row('kraite:fleet-report')).toMatch(/^\*\/5 \* \* \* \* +kraite:fleet-report +\d{4}-\d\d-\d\d \d\d:\d\d:00 \+00:00 \(in \d+ (minute|second)s?\) +overlap 4m, one-server, maintenance +- +-$/);
+    expect(row('kraite:no-such-command')).toMatch(/^\*\/5 \* \* \* \* +kraite:no-such-command +\d{4}-\d\d-\d\d \d\d:\d\d:00 \+00:00 \(in \d+ (minute|second)s?\) +overlap 4m, one-server, maintenance +- +-$/);
     expect(row('ticker')).toMatch(/^\* \* \* \* \* 10s +ticker +.*\(in \d+ seconds?\) +- +- +ok \d+ ms, \d+ seconds? ago$/);
     expect(row('steps:archive')).toMatch(/^0 4 \* \* \* +steps:archive --duration=1 +.* +overlap 120m, background, tz Europe\/London +- +-$/);
     expect(row('/bin/true')).toMatch(/^0 \* \* \* \* +\/bin\/true +.* +env production +- +-$/);
@@ -51,9 +51,9 @@ describe('schedule:list', () => {
       for (const field of ['expression', 'command', 'description', 'next_due', 'timezone', 'has_mutex', 'repeat_seconds', 'environments', 'last_run']) expect(t, field).toHaveProperty(field);
     }
     expect(tasks[0]).toMatchObject({
-      id: 'kraite:fleet-report',
+      id: 'kraite:no-such-command',
       expression: '*/5 * * * *',
-      command: 'kraite:fleet-report',
+      command: 'kraite:no-such-command',
       description: 'Fleet heartbeat',
       timezone: 'UTC',
       has_mutex: false,
@@ -106,19 +106,19 @@ describe('schedule:test', () => {
     const r = await artisan(['schedule:test', '--name=tick'], listing());
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^Running \[ticker\]\ntick\n {2}.* Running \[ticker\] \.+ \d+ ms DONE$/);
-    const missing = await artisan(['schedule:test', '--name=kraite:fleet-report'], listing());
+    const missing = await artisan(['schedule:test', '--name=kraite:no-such-command'], listing());
     expect(missing.exitCode).toBe(127);
-    expect(missing.stdout).toContain('Command "kraite:fleet-report" is not defined.');
+    expect(missing.stdout).toContain('Command "kraite:no-such-command" is not defined.');
     expect((await runsOf(ctx.db)).map((x) => [x.task_id, Number(x.exit_code)])).toEqual([
       ['ticker', 0],
-      ['kraite:fleet-report', 127],
+      ['kraite:no-such-command', 127],
     ]);
   });
 
   it('asks for --name when stdin is not a terminal, and names the choices on a miss', async () => {
     const none = await artisan(['schedule:test'], listing());
     expect(none.exitCode).toBe(1);
-    expect(none.stderr).toContain('Pass --name=<task>. Tasks: kraite:fleet-report, ticker,');
+    expect(none.stderr).toContain('Pass --name=<task>. Tasks: kraite:no-such-command, ticker,');
     const miss = await artisan(['schedule:test', '--name=nothing-like-it'], listing());
     expect(miss.exitCode).toBe(1);
     expect(miss.stderr).toContain('No scheduled task matches "nothing-like-it"');
@@ -234,6 +234,12 @@ describe("Athena's schedule", () => {
       'steps:recover-stale --recover-dispatched --release-locks --watchdog-progress --prefix=trading',
       'kraite:cron-refresh-binance-listen-keys',
     ]);
-    expect(rows.every((x) => Number(x.exit_code) === 127)).toBe(true);
+    // A command that exists ran (and recorded its own exit code); one a later issue has not delivered is 127.
+    const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as { commands: Record<string, unknown> };
+    for (const x of rows) {
+      const name = String(x.command).split(' ')[0]!;
+      if (name in manifest.commands) expect(Number(x.exit_code), String(x.command)).not.toBe(127);
+      else expect(Number(x.exit_code), String(x.command)).toBe(127);
+    }
   });
 });

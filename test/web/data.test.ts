@@ -15,6 +15,7 @@ import { pauseDispatch } from '../../src/support/box-flags.js';
 import { seedDemo } from '../../src/db/seed/demo.js';
 import { requireKey } from '../../src/crypto/secrets.js';
 import { createDataContext, type DataContext } from '../../src/web/data/context.js';
+import { sharedTables } from '../../src/db/migrations/0001_shared_tables.js';
 import { readDispatcher, dispatcherSection } from '../../src/web/data/dispatcher.js';
 import { readStreams } from '../../src/web/data/streams.js';
 import { readQueues, readFailedJobs } from '../../src/web/data/queues.js';
@@ -29,6 +30,9 @@ import { ensureFailedJobs, ensureSaturationTable, seedFleet, seedNotifications, 
 
 let ctx: TestContext;
 let data: DataContext;
+// A database with only the shared tables and an empty Redis prefix: every other part "not installed yet".
+let bareCtx: TestContext;
+let bare: DataContext;
 let queues: QueueFactory;
 let daemonRedis: import('ioredis').Redis;
 const clock = new FakeClock(Date.now());
@@ -38,12 +42,16 @@ beforeAll(async () => {
   daemonRedis = await connectRedis(ctx.config.redis, 'daemon');
   queues = new QueueFactory({ prefix: ctx.prefix, connection: daemonRedis });
   data = createDataContext({ db: ctx.db, redis: ctx.redis, prefix: ctx.prefix, clock, log: createLogger('test'), config: { ...ctx.config, web: { ...ctx.config.web, fleetHosts: ['missing-box'] } }, queues });
+  bareCtx = await createTestContext('web-data-bare', { migrate: false });
+  await sharedTables.up(bareCtx.db);
+  bare = createDataContext({ db: bareCtx.db, redis: bareCtx.redis, prefix: bareCtx.prefix, clock, log: createLogger('test'), config: { ...bareCtx.config, web: { ...bareCtx.config.web, fleetHosts: ['missing-box'] } }, queues: new QueueFactory({ prefix: bareCtx.prefix, connection: daemonRedis }) });
 });
 
 afterAll(async () => {
   await queues?.close();
   await closeRedis(daemonRedis);
   await ctx?.cleanup();
+  await bareCtx?.cleanup();
 });
 
 describe('before the other parts exist', () => {
@@ -57,7 +65,7 @@ describe('before the other parts exist', () => {
   });
 
   it('says the dispatcher is not installed and not running', async () => {
-    const d = await readDispatcher(data);
+    const d = await readDispatcher(bare);
     expect(d.daemon).toBeNull();
     expect(d.sets.map((s) => [s.set, s.status, s.active])).toEqual([
       ['default', 'not installed', null],
@@ -66,13 +74,13 @@ describe('before the other parts exist', () => {
   });
 
   it('says the step set is not installed instead of failing', async () => {
-    const steps = new StepsData(data);
+    const steps = new StepsData(bare);
     await expect(steps.pivot('')).rejects.toBeInstanceOf(Absent);
     await expect(steps.pivot('')).rejects.toThrow('The default step set is not installed yet (no steps table)');
   });
 
   it('reads the streams from foundation tables only, with no heartbeat', async () => {
-    const s = await readStreams(data);
+    const s = await readStreams(bare);
     expect(s.userData).toMatchObject({ running: false, accountsConnected: null });
     expect(s.prices.running).toBe(false);
     expect(s.accounts).toEqual([]);
@@ -80,25 +88,25 @@ describe('before the other parts exist', () => {
   });
 
   it('reports the scheduler as absent (no schedule_runs) without an error', async () => {
-    const sec = await schedulerSection(data);
+    const sec = await schedulerSection(bare);
     expect(sec).toEqual({ status: 'absent', reason: 'The scheduler is not installed yet (no schedule_runs table)' });
   });
 
   it('lists the contract queues with zero counts and no Horizon', async () => {
-    const q = await readQueues(data);
+    const q = await readQueues(bare);
     expect(q.horizon).toEqual([]);
     expect(q.queues.map((x) => x.name)).toEqual(['user-data-stream-0', 'user-data-stream-1', 'user-data-stream-2', 'user-data-stream-3', 'user-data-stream-4']);
     expect(q.queues.every((x) => x.waiting === 0 && x.failed === 0 && x.completedLastMinute === null && x.oldestWaitSeconds === null)).toBe(true);
-    expect(await readFailedJobs(data)).toEqual({ source: 'bullmq', jobs: [] });
+    expect(await readFailedJobs(bare)).toEqual({ source: 'bullmq', jobs: [] });
   });
 
   it('shows rostered hosts without a report as missing', async () => {
-    const f = await readFleet(data);
+    const f = await readFleet(bare);
     expect(f.map((h) => [h.hostname, h.status])).toEqual([['missing-box', 'missing']]);
   });
 
   it('gives the public status as unknown, not as up', async () => {
-    const st = await readPublicStatus(data);
+    const st = await readPublicStatus(bare);
     expect(st.mark_prices.state).toBe('unknown');
     expect(st.dispatcher).toEqual({ state: 'unknown', label: 'Not running yet' });
     expect(st.overall).toBe('unknown');

@@ -187,10 +187,10 @@ export async function seedScheduleRuns(db: Knex, now: Date): Promise<void> {
   await ensureScheduleRuns(db);
   const ago = (s: number) => new Date(now.getTime() - s * 1000);
   await db('schedule_runs').insert([
-    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: '2026-01-01T00:00', host: 'athena', pid: 10, started_at: ago(120), finished_at: ago(119), exit_code: 0 },
-    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: '2026-01-01T00:01', host: 'athena', pid: 11, started_at: ago(60), finished_at: ago(59), exit_code: 0 },
-    { task_id: 'steps:recover-stale', command: 'steps:recover-stale --recover-dispatched', slot: '2026-01-01T00:01', host: 'athena', pid: 12, started_at: ago(60), finished_at: ago(58), exit_code: 1, output_tail: 'Error: lock wait timeout' },
-    { task_id: 'kraite:fleet-report', command: 'kraite:fleet-report', slot: '2026-01-01T00:00', host: 'athena', pid: null, started_at: ago(300), finished_at: null, exit_code: null, skipped_reason: 'overlapping' },
+    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: new Date(Date.UTC(2026, 0, 1, 0, 0)), host: 'athena', pid: 10, started_at: ago(120), finished_at: ago(119), exit_code: 0 },
+    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: new Date(Date.UTC(2026, 0, 1, 0, 1)), host: 'athena', pid: 11, started_at: ago(60), finished_at: ago(59), exit_code: 0 },
+    { task_id: 'steps:recover-stale', command: 'steps:recover-stale --recover-dispatched', slot: new Date(Date.UTC(2026, 0, 1, 0, 1)), host: 'athena', pid: 12, started_at: ago(60), finished_at: ago(58), exit_code: 1, output_tail: 'Error: lock wait timeout' },
+    { task_id: 'kraite:fleet-report', command: 'kraite:fleet-report', slot: new Date(Date.UTC(2026, 0, 1, 0, 0)), host: 'athena', pid: 13, started_at: ago(300), finished_at: ago(300), exit_code: null, skipped_reason: 'overlapping' },
   ]);
 }
 
