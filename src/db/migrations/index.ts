@@ -4,5 +4,6 @@
  */
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
+import { apiSnapshots } from './0300_api_snapshots.js';
 
-export const migrations: Migration[] = [sharedTables];
+export const migrations: Migration[] = [sharedTables, apiSnapshots];

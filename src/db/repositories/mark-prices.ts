@@ -1,0 +1,53 @@
+/**
+ * exchange_symbol_prices, written by the mark-price daemon. One statement per chunk of up to 500 rows:
+ *   UPDATE exchange_symbol_prices SET mark_price = CASE exchange_symbol_id WHEN ? THEN CAST(? AS …) … END,
+ *          mark_price_synced_at = ?, updated_at = ? WHERE exchange_symbol_id IN (…)
+ * Every row of a flush gets the same timestamp. The daemon never inserts (the symbol refresh creates the
+ * rows) and never touches exchange_symbols, which must not be locked every second.
+ */
+import type { Knex } from 'knex';
+import { dialect } from '../connection.js';
+import { toDate, toDecimalString } from '../../support/sql-values.js';
+
+export interface KnownSymbol {
+  id: number;
+  symbol: string;
+  markPrice: string | null;
+  syncedAt: Date | null;
+}
+
+/** Symbols that have a price row, keyed by Binance symbol (e.g. "BTCUSDT"). */
+export async function knownSymbols(db: Knex): Promise<Map<string, KnownSymbol>> {
+  const rows: Array<{ id: number; symbol: string; mark_price: unknown; mark_price_synced_at: unknown }> = await db('exchange_symbols as s')
+    .join('exchange_symbol_prices as p', 'p.exchange_symbol_id', 's.id')
+    .select('s.id', 's.symbol', 'p.mark_price', 'p.mark_price_synced_at');
+  return new Map(rows.map((r) => [r.symbol, { id: Number(r.id), symbol: r.symbol, markPrice: toDecimalString(r.mark_price), syncedAt: toDate(r.mark_price_synced_at) }]));
+}
+
+export interface PriceWrite {
+  id: number;
+  /** A normalised decimal string (normalizeDecimal), never a float. */
+  price: string;
+}
+
+/** Write prices in chunks, one UPDATE … CASE per chunk. Returns the number of statements run. */
+export async function writeMarkPrices(db: Knex, rows: PriceWrite[], at: Date, chunkSize = 500): Promise<number> {
+  const cast = dialect(db) === 'sqlite' ? '?' : 'CAST(? AS DECIMAL(20,8))';
+  let statements = 0;
+  for (let i = 0; i < rows.length; i += chunkSize) {
+    const chunk = rows.slice(i, i + chunkSize);
+    const cases = chunk.map(() => `WHEN ? THEN ${cast}`).join(' ');
+    const bindings: unknown[] = [];
+    for (const r of chunk) bindings.push(r.id, r.price);
+    bindings.push(at, at, ...chunk.map((r) => r.id));
+    await db.raw(`UPDATE exchange_symbol_prices SET mark_price = CASE exchange_symbol_id ${cases} END, mark_price_synced_at = ?, updated_at = ? WHERE exchange_symbol_id IN (${chunk.map(() => '?').join(', ')})`, bindings as Knex.RawBinding[]);
+    statements++;
+  }
+  return statements;
+}
+
+/** The naive way, one UPDATE per symbol: kept only as the benchmark's baseline. */
+export async function writeMarkPricesRowByRow(db: Knex, rows: PriceWrite[], at: Date): Promise<number> {
+  for (const r of rows) await db('exchange_symbol_prices').where({ exchange_symbol_id: r.id }).update({ mark_price: r.price, mark_price_synced_at: at, updated_at: at });
+  return rows.length;
+}
