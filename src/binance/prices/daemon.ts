@@ -76,7 +76,10 @@ export class MarkPriceDaemon {
       log: deps.log.child('socket'),
       url: () => `${deps.wsUrl}${WS_PATHS.markPriceStream}`,
       onMessage: (data, isBinary) => this.onFrame(data, isBinary),
-      onOpen: (info) => deps.log.info('mark-price socket open', { reconnect: info.reconnect, rotation: info.rotation }),
+      onOpen: (info) => {
+        deps.log.info('mark-price socket open', { reconnect: info.reconnect, rotation: info.rotation });
+        void this.healthTick();
+      },
       onStorm: (failures, lastError) => void safeNotify(deps, { canonical: ALERTS.reconnectStorm, key: 'mark-price', severity: 'high', title: `Mark-price socket failed ${failures} times in a row`, context: { failures, error: lastError } }),
       onIdle: (silentMs) => void safeNotify(deps, { canonical: ALERTS.reconnectTriggered, key: 'mark-price', severity: 'warning', title: 'Mark-price socket was silent; reconnecting', context: { silent_ms: silentMs } }),
       random: opts.random,
@@ -110,7 +113,7 @@ export class MarkPriceDaemon {
     const t = this.timings;
     await Promise.all([
       this.every(t.writeIntervalMs, () => this.flush()),
-      this.every(t.heartbeatIntervalMs, () => this.healthTick()),
+      this.every(t.heartbeatIntervalMs, () => this.healthTick(), true),
       this.every(Math.min(10_000, Math.max(1, Math.floor(t.noDataExitMs / 10))), async () => this.checkNoData()),
     ]);
     await this.close();
@@ -123,12 +126,14 @@ export class MarkPriceDaemon {
     await this.healthTick();
   }
 
-  private async every(ms: number, fn: () => Promise<unknown>): Promise<void> {
-    while (!this.stop.signal.aborted) {
-      try {
-        await this.opts.deps.clock.sleep(ms, this.stop.signal);
-      } catch {
-        return; // stopping
+  private async every(ms: number, fn: () => Promise<unknown>, immediate = false): Promise<void> {
+    for (let first = true; !this.stop.signal.aborted; first = false) {
+      if (!(first && immediate)) {
+        try {
+          await this.opts.deps.clock.sleep(ms, this.stop.signal);
+        } catch {
+          return; // stopping
+        }
       }
       try {
         await fn();

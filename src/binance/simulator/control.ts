@@ -58,6 +58,10 @@ const ROUTES: Record<string, ControlHandler> = {
   'POST /_sim/expire-key': (sim, b) => ({ expired: sim.expireListenKey(sim.account(ref(b)!), b.notify !== false) !== null }),
   'POST /_sim/drop': (sim, b) => ({ dropped: sim.dropSockets(ref(b, false), { kind: b.kind as 'user' | 'market' | undefined, terminate: b.terminate !== false, code: b.code as number | undefined }) }),
   'POST /_sim/half-open': (sim, b) => ({ sockets: sim.setHalfOpen(ref(b)!, b.on !== false) }),
+  'POST /_sim/refuse-connections': (sim, b) => {
+    sim.refuseUpgrades = b.on !== false;
+    return { refusing: sim.refuseUpgrades };
+  },
   'POST /_sim/mark/stall': (sim, b) => {
     sim.market.stalled = b.on !== false;
     return { stalled: sim.market.stalled };

@@ -161,9 +161,9 @@ export async function serveRest(sim: BinanceSimulator, routes: Map<string, Route
     const route = routes.get(key);
     if (!route) throw new HttpError(404, { code: -1000, msg: `Unknown endpoint ${key}` });
     const query = new URLSearchParams(rawQuery(url) + (body ? `&${body}` : ''));
-    sim.limits.charge(ip, route.weight(query), now, headers);
     sim.counters.restRequests++;
     sim.counters.restByEndpoint[key] = (sim.counters.restByEndpoint[key] ?? 0) + 1;
+    sim.limits.charge(ip, route.weight(query), now, headers);
     sim.failures.maybeFail();
     let account: SimAccount | null = null;
     if (route.security !== 'NONE') {

@@ -92,6 +92,8 @@ export interface SimCounters {
   marketFramesSent: number;
   marketConnectionsOpened: number;
   rejectedConnections: number;
+  /** Connections cut by the connection limit (Binance's 24 h rule). */
+  lifetimeCuts: number;
 }
 
 const OPEN = WebSocket.OPEN;
@@ -104,7 +106,7 @@ export class BinanceSimulator {
   readonly failures = new SimFailures();
   readonly scenarios: SimScenarios;
   readonly log: Logger | undefined;
-  readonly counters: SimCounters = { restRequests: 0, restByEndpoint: {}, connectionAttempts: 0, marketFramesSent: 0, marketConnectionsOpened: 0, rejectedConnections: 0 };
+  readonly counters: SimCounters = { restRequests: 0, restByEndpoint: {}, connectionAttempts: 0, marketFramesSent: 0, marketConnectionsOpened: 0, rejectedConnections: 0, lifetimeCuts: 0 };
   /** The last REST requests (method path, status, clock time), newest last; for tests. */
   readonly requestLog: Array<{ endpoint: string; status: number; at: number }> = [];
   /** Clock times of WebSocket connection attempts, for stagger checks. */
@@ -121,6 +123,10 @@ export class BinanceSimulator {
   readonly sockets = new Set<SimSocket>();
   private readonly lifetime = new AbortController();
   private markLoopRunning = false;
+  /** Test hook: called as soon as a socket is accepted (a push here lands right behind the handshake). */
+  onSocketOpen: ((s: SimSocket) => void) | null = null;
+  /** Refuse every WebSocket upgrade with 503 (an outage), to test reconnect storms. */
+  refuseUpgrades = false;
   private nextLabel = 1;
   private port = 0;
 
@@ -417,6 +423,8 @@ export class BinanceSimulator {
       rest: { requests: this.counters.restRequests, by_endpoint: this.counters.restByEndpoint },
       connection_attempts: this.counters.connectionAttempts,
       rejected_connections: this.counters.rejectedConnections,
+      lifetime_cuts: this.counters.lifetimeCuts,
+      refuse_upgrades: this.refuseUpgrades,
       load: this.scenarios.loadState(),
       accounts,
     };
@@ -449,6 +457,7 @@ export class BinanceSimulator {
     this.connectionLog.push({ path: url.pathname, at: this.clock.now() });
     if (this.connectionLog.length > 5000) this.connectionLog.splice(0, this.connectionLog.length - 5000);
     socket.on('error', () => socket.destroy()); // a client vanishing mid-handshake is not our error
+    if (this.refuseUpgrades) return this.reject(socket, 503, { code: -1000, msg: 'Service unavailable (simulated outage).' });
 
     if (url.pathname === '/private/ws' || url.pathname.startsWith('/private/ws/')) {
       const key = url.searchParams.get('listenKey') ?? decodeURIComponent(url.pathname.slice('/private/ws/'.length));
@@ -487,6 +496,7 @@ export class BinanceSimulator {
     void this.pingLoop(s);
     void this.lifetimeTimer(s);
     if (kind === 'market') void this.markLoop();
+    this.onSocketOpen?.(s);
   }
 
   /** Ping every pingIntervalMs; a socket that has not ponged within pongDeadlineMs of a ping is cut. */
@@ -513,7 +523,10 @@ export class BinanceSimulator {
   private async lifetimeTimer(s: SimSocket): Promise<void> {
     try {
       await this.clock.sleep(this.settings.connectionLimitMs, s.abort.signal);
-      if (s.ws.readyState === OPEN) s.ws.close(1001, 'connection lifetime reached');
+      if (s.ws.readyState === OPEN) {
+        this.counters.lifetimeCuts++;
+        s.ws.close(1001, 'connection lifetime reached');
+      }
     } catch (err) {
       if ((err as Error).name !== 'AbortError') this.log?.error('simulator lifetime timer failed', { error: errorMessage(err) });
     }

@@ -241,6 +241,7 @@ export class UserDataStreamDaemon {
       onMessage: (data, isBinary) => this.onFrame(slot, data, isBinary),
       onOpen: (info) => this.onOpen(slot, info),
       onPing: () => this.frameHeartbeat(slot, deps.clock.now()),
+      onClose: () => this.heartbeatSoon(),
       onStorm: (failures, lastError) =>
         void safeNotify(deps, { canonical: ALERTS.reconnectStorm, key: `user-data:${id}`, severity: 'high', title: `User-data socket of account ${id} failed ${failures} times in a row`, context: { account_id: id, failures, error: lastError } }),
       onIdle: (silentMs) => void safeNotify(deps, { canonical: ALERTS.reconnectTriggered, key: `user-data:${id}`, severity: 'warning', title: `User-data socket of account ${id} was silent; reconnecting`, context: { account_id: id, silent_ms: silentMs } }),
@@ -280,7 +281,20 @@ export class UserDataStreamDaemon {
     this.opts.deps.log.info('user-data socket open', { account_id: slot.account.id, reason });
     this.frameHeartbeat(slot, this.opts.deps.clock.now());
     void this.requestReconcile(slot.account.id, reason);
+    this.heartbeatSoon();
   }
+
+  /** Connection changes show in the heartbeat at once (at most one write per tick of the event loop). */
+  private heartbeatSoon(): void {
+    if (this.heartbeatQueued || this.stopping) return;
+    this.heartbeatQueued = true;
+    setImmediate(() => {
+      this.heartbeatQueued = false;
+      this.writeHeartbeat().catch((err: unknown) => this.opts.deps.log.warn('could not write the heartbeat', { error: errorMessage(err) }));
+    });
+  }
+
+  private heartbeatQueued = false;
 
   // ---- frames ----
 

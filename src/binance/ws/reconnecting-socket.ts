@@ -56,6 +56,12 @@ export interface ReconnectingSocketOptions {
   handshakeTimeoutMs?: number;
 }
 
+interface Opened {
+  ws: WebSocket;
+  early: Array<[RawData, boolean]>;
+  onEarly: (data: RawData, isBinary: boolean) => void;
+}
+
 interface Session {
   lost: Promise<void>;
   resolveLost: () => void;
@@ -143,12 +149,13 @@ export class ReconnectingSocket {
     this.rotating = true;
     try {
       const info: OpenInfo = { reconnect: false, rotation: true };
-      const ws = await this.open(await this.opts.url(info));
+      const opened = await this.open(await this.opts.url(info));
       if (this.stopped || this.current !== old) {
-        ws.terminate(); // stopped, or the old socket died meanwhile and the reconnect loop owns recovery
+        // Stopped, or the old socket died meanwhile and the reconnect loop owns recovery; keep what arrived.
+        this.discard(opened);
         return false;
       }
-      this.adopt(ws, old.session);
+      this.adopt(opened, old.session);
       old.retired = true;
       old.abort.abort();
       if (old.ws.readyState === WebSocket.OPEN) old.ws.close(1000, 'rotation');
@@ -170,12 +177,12 @@ export class ReconnectingSocket {
     while (!this.stopped) {
       try {
         const info: OpenInfo = { reconnect: !first, rotation: false };
-        const ws = await this.open(await this.opts.url(info));
+        const opened = await this.open(await this.opts.url(info));
         if (this.stopped) {
-          ws.terminate();
+          this.discard(opened);
           break;
         }
-        const conn = this.adopt(ws, newSession());
+        const conn = this.adopt(opened, newSession());
         if (!first) this.stats.reconnects++;
         first = false;
         this.opts.onOpen?.(info);
@@ -199,9 +206,16 @@ export class ReconnectingSocket {
     }
   }
 
-  private open(url: string): Promise<WebSocket> {
+  /**
+   * Connect. Frames that arrive before adopt() runs (a server may write right behind the handshake, and
+   * ws can emit them on process.nextTick, ahead of our promise continuation) are buffered, not lost.
+   */
+  private open(url: string): Promise<Opened> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { handshakeTimeout: this.opts.handshakeTimeoutMs ?? 10_000, perMessageDeflate: false });
+      const early: Array<[RawData, boolean]> = [];
+      const onEarly = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
+      ws.on('message', onEarly);
       const onError = (err: Error) => {
         ws.removeListener('open', onOpen);
         ws.terminate();
@@ -209,14 +223,15 @@ export class ReconnectingSocket {
       };
       const onOpen = () => {
         ws.removeListener('error', onError);
-        resolve(ws);
+        resolve({ ws, early, onEarly });
       };
       ws.once('error', onError);
       ws.once('open', onOpen);
     });
   }
 
-  private adopt(ws: WebSocket, session: Session): Conn {
+  private adopt(opened: Opened, session: Session): Conn {
+    const { ws } = opened;
     const now = this.opts.clock.now();
     let resolveClosed!: () => void;
     const conn: Conn = { ws, session, retired: false, openedAt: now, lastPongAt: now, abort: new AbortController(), closed: new Promise((r) => (resolveClosed = r)) };
@@ -226,13 +241,16 @@ export class ReconnectingSocket {
     this.stats.connectedSince = now;
     this.stats.lastTrafficAt = now;
 
-    ws.on('message', (data, isBinary) => {
+    const onMessage = (data: RawData, isBinary: boolean) => {
       const t = this.opts.clock.now();
       this.stats.framesReceived++;
       this.stats.lastDataAt = t;
       this.traffic(t);
       this.opts.onMessage(data, isBinary);
-    });
+    };
+    ws.removeListener('message', opened.onEarly);
+    ws.on('message', onMessage);
+    for (const [data, isBinary] of opened.early.splice(0)) onMessage(data, isBinary);
     ws.on('ping', () => {
       if (this.opts.pingsCountAsAlive) this.traffic(this.opts.clock.now());
       this.opts.onPing?.();
@@ -262,6 +280,13 @@ export class ReconnectingSocket {
     void this.idleLoop(conn);
     void this.rotationTimer(conn);
     return conn;
+  }
+
+  /** Drop a socket we will not use, delivering the frames it already received. */
+  private discard(opened: Opened): void {
+    opened.ws.removeListener('message', opened.onEarly);
+    opened.ws.terminate();
+    for (const [data, isBinary] of opened.early.splice(0)) this.opts.onMessage(data, isBinary);
   }
 
   /** Traffic proves the connection healthy: the failure streak ends. */
