@@ -108,4 +108,6 @@ export const ALERTS = {
   orderMissing: 'binance_order_missing_on_exchange',
   orderSyncFailed: 'binance_order_sync_failed',
   ipBanned: 'binance_ip_banned',
+  symbolsDelisted: 'binance_symbols_delisted',
+  snapshotFailed: 'binance_account_snapshot_failed',
 } as const;

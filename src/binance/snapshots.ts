@@ -7,7 +7,8 @@
 import { errorMessage } from '../support/errors.js';
 import { streamAccounts } from '../db/repositories/listen-keys.js';
 import { insertSnapshot, pruneSnapshots } from '../db/repositories/api-snapshots.js';
-import { accountClient, type BinanceDeps } from './context.js';
+import { ALERTS } from './constants.js';
+import { accountClient, safeNotify, type BinanceDeps } from './context.js';
 
 export const SNAPSHOT_RETENTION_MS = 48 * 3_600_000;
 
@@ -32,6 +33,7 @@ export async function snapshotAccounts(deps: BinanceDeps, opts: { accountId?: nu
     } catch (err) {
       deps.log.warn('account snapshot failed', { account_id: id, error: errorMessage(err) });
       results.push({ account_id: id, error: errorMessage(err) });
+      await safeNotify(deps, { canonical: ALERTS.snapshotFailed, key: id, severity: 'warning', title: `Exchange snapshot of account ${id} failed`, message: 'The drift view shows an older snapshot for this account.', context: { account_id: id, error: errorMessage(err) }, throttleSeconds: 3600 });
     }
   }
   const pruned = await pruneSnapshots(deps.db, new Date(takenAt.getTime() - (opts.retentionMs ?? SNAPSHOT_RETENTION_MS)));

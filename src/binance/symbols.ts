@@ -2,7 +2,8 @@
  * `kraite:cron-refresh-exchange-symbols`: the symbol catalogue from GET /fapi/v1/exchangeInfo (weight 1).
  */
 import { applySymbolCatalogue, type SymbolRefreshCounts, type SymbolUpsert } from '../db/repositories/exchange-symbols.js';
-import type { BinanceDeps } from './context.js';
+import { ALERTS } from './constants.js';
+import { safeNotify, type BinanceDeps } from './context.js';
 import type { BinanceSymbolInfo } from './types.js';
 
 /** Statuses of a contract that will not trade again (the symbol is marked delisted). */
@@ -31,5 +32,8 @@ export async function refreshExchangeSymbols(deps: BinanceDeps): Promise<SymbolR
   if (!Array.isArray(info.symbols)) throw new Error('exchangeInfo has no symbols array');
   const counts = await applySymbolCatalogue(deps.db, info.symbols.map(toUpsert), new Date(deps.clock.now()));
   deps.log.info('exchange symbols refreshed', { ...counts });
+  if (counts.delisted_symbols.length > 0) {
+    await safeNotify(deps, { canonical: ALERTS.symbolsDelisted, key: counts.delisted_symbols.join(',').slice(0, 150), severity: 'info', title: `${counts.delisted_symbols.length} Binance symbols delisted: ${counts.delisted_symbols.slice(0, 10).join(', ')}`, context: { symbols: counts.delisted_symbols }, throttleSeconds: 0 });
+  }
   return counts;
 }

@@ -41,7 +41,8 @@ describe('kraite:cron-refresh-exchange-symbols', () => {
     h.sim.market.setStatus(gone, null);
     h.sim.market.setStatus('DOGEUSDT', 'SETTLING');
     await h.clock.advance(3_600_000);
-    expect(await refreshExchangeSymbols(h.deps)).toMatchObject({ listed: 39, delisted: 2, updated: 1 });
+    expect(await refreshExchangeSymbols(h.deps)).toMatchObject({ listed: 39, delisted: 2, updated: 1, delisted_symbols: ['DOGEUSDT', gone] });
+    expect(await ctx.db('notifications').where({ canonical: 'binance_symbols_delisted' })).toHaveLength(1);
     const rows = await ctx.db('exchange_symbols').whereIn('symbol', [gone, 'DOGEUSDT']);
     expect(rows).toHaveLength(2);
     for (const r of rows) expect(toDate(r.delisted_at)?.getTime()).toBe(h.clock.now());
@@ -71,6 +72,7 @@ describe('kraite:cron-snapshot-accounts', () => {
     expect(snap!.payload.positions[0]).toMatchObject({ symbol: 'ETHUSDT', positionAmt: '2.00000000', positionSide: 'BOTH' });
     expect(snap!.payload.open_orders[0]).toMatchObject({ orderId: open.orderId, status: 'NEW' });
     expect(await latestSnapshot(ctx.db, bad)).toBeNull();
+    expect(await ctx.db('notifications').where({ canonical: 'binance_account_snapshot_failed', dedupe_key: String(bad) })).toHaveLength(1);
     // Old snapshots are pruned.
     await h.clock.advance(49 * 3_600_000);
     const later = await snapshotAccounts(h.deps, { accountId: good });

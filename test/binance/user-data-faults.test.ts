@@ -138,6 +138,8 @@ describe('user-data daemon fault cases', () => {
     const reconnects = () => d.slotInfo().find((s) => s.accountId === a)!.reconnects;
     await advanceUntil(h.clock, () => h.sim.account(a).counters.connectionsOpened === 2 && h.sim.openSockets(a).length === 1 && reconnects() === 1, 'half-open socket replaced', 1000);
     expect(h.logs.records().some((r) => r.msg === 'no pong before the deadline; the socket is half-open')).toBe(true);
+    await waitFor(async () => (await ctx.db('notifications').where({ canonical: 'websocket_reconnect_triggered' })).length === 1, 'half-open alert');
+    expect(JSON.parse((await ctx.db('notifications').where({ canonical: 'websocket_reconnect_triggered' }).first()).context)).toMatchObject({ account_id: a, reason: 'half-open' });
     push(a, 4, 6);
     await settleQueues();
     expect(await jobsOf(a)).toEqual([0, 1, 4, 5]);

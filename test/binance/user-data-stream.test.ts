@@ -82,9 +82,25 @@ describe('kraite:stream-binance-user-data with 50 accounts', () => {
     // Shard placement: account id mod 5.
     const q3 = await (await h.queues.queue('user-data-stream-3')).getJobs(['waiting'], 0, -1);
     expect(q3.every((j) => (j.data as { accountId: number }).accountId % SHARDS === 3)).toBe(true);
+    // last_frame_at: written for every account with traffic, in one statement per 30 s window.
+    const pushedAt = h.clock.now();
+    await h.clock.advance(30_000);
+    await waitFor(async () => ((await getListenKey(ctx.db, ctx.config.appKey!, ids[49]!))?.lastFrameAt?.getTime() ?? 0) > pushedAt, 'frame heartbeat persisted');
     // Invariant: every frame the simulator sent is on a queue (nothing dead-lettered here).
     expect(await userDataJobCount(h.queues, SHARDS)).toBe(framesSent(h.sim));
     expect(daemon.sink.stats.deadLettered).toBe(0);
+  });
+
+  it('absorbs a burst to one account in a few ordered round trips (one MULTI per batch)', async () => {
+    const a = ids[3]!;
+    const before = await userDataJobCount(h.queues, SHARDS);
+    const batches = daemon.sink.stats.batches;
+    for (let n = 0; n < 300; n++) h.sim.push(a, event(a, 100 + n));
+    await waitFor(async () => (await userDataJobCount(h.queues, SHARDS)) === before + 300, 'burst enqueued');
+    const mine = (await userDataJobs(h.queues, SHARDS)).filter((j) => j.accountId === a).map((j) => (j.payload as { test: { n: number } }).test.n);
+    expect(mine.slice(-300)).toEqual(Array.from({ length: 300 }, (_, i) => 100 + i));
+    expect(daemon.sink.stats.batches - batches).toBeLessThan(300);
+    expect(await userDataJobCount(h.queues, SHARDS)).toBe(framesSent(h.sim));
   });
 
   it('tears down a deactivated account at the next sweep and starts one added mid-run', async () => {

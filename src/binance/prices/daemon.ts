@@ -11,6 +11,7 @@
  *    silent socket; with no data frame for `noDataExitMs` (300 s) the daemon exits so supervisor starts
  *    a clean process.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { RawData } from 'ws';
 import { writeHeartbeat } from '../../support/heartbeat.js';
@@ -20,6 +21,7 @@ import { knownSymbols, writeMarkPrices, type KnownSymbol, type PriceWrite } from
 import { ALERTS, PRICES_DEFAULTS, RECONNECT_DEFAULTS, WS_PATHS } from '../constants.js';
 import { safeNotify, type BinanceDeps } from '../context.js';
 import { ReconnectingSocket } from '../ws/reconnecting-socket.js';
+import { loopDelayMs } from '../loop-delay.js';
 import type { BackoffOptions } from '../ws/backoff.js';
 
 export type PriceTimings = { -readonly [K in keyof typeof PRICES_DEFAULTS]: number } & { heartbeatIntervalMs: number };
@@ -65,6 +67,7 @@ export class MarkPriceDaemon {
   private lastDataAt: number;
   private readonly startedAt: number;
   private flushing: Promise<FlushResult> | null = null;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
 
   constructor(private readonly opts: PriceDaemonOptions) {
     this.timings = { ...PRICES_DEFAULTS, heartbeatIntervalMs: 10_000, ...opts.timings };
@@ -104,6 +107,7 @@ export class MarkPriceDaemon {
 
   /** Load the symbol map and open the socket. */
   async start(): Promise<void> {
+    this.loopDelay.enable();
     await this.refreshSymbols();
     this.socket.start();
   }
@@ -254,11 +258,13 @@ export class MarkPriceDaemon {
       rows_written: this.stats.rowsWritten,
       skipped_prices: this.stats.skippedPrices,
       unknown_symbols: this.stats.unknownSymbols,
+      event_loop_delay_ms: loopDelayMs(this.loopDelay),
     };
   }
 
   async close(): Promise<void> {
     this.stop.abort();
+    this.loopDelay.disable();
     await this.socket.close(1000, 'shutdown');
     await this.flush().catch((err: unknown) => this.opts.deps.log.warn('last flush failed', { error: errorMessage(err) }));
   }

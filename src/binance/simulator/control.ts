@@ -102,7 +102,9 @@ const ROUTES: Record<string, ControlHandler> = {
     return { ok: true };
   },
   'POST /_sim/load': (sim, b) => {
-    sim.scenarios.startLoad({ rate: num(b, 'rate'), durationMs: num(b, 'durationMs'), tickMs: num(b, 'tickMs', 5) });
+    const accounts = b.accounts === undefined ? undefined : Array.isArray(b.accounts) && b.accounts.every((a) => Number.isInteger(a)) ? (b.accounts as number[]) : null;
+    if (accounts === null) throw new HttpError(400, { error: '"accounts" must be an array of account labels' });
+    sim.scenarios.startLoad({ rate: num(b, 'rate'), durationMs: num(b, 'durationMs'), tickMs: num(b, 'tickMs', 5), accounts });
     return sim.scenarios.loadState();
   },
   'DELETE /_sim/load': (sim) => {

@@ -186,9 +186,9 @@ export class SimScenarios {
 
   /**
    * Push `rate` ORDER_TRADE_UPDATE frames per second in total, round-robin over the accounts that have a
-   * live socket, for `durationMs`. Frames carry a global sequence number in `o.i`.
+   * live socket (or over `accounts`, by label), for `durationMs`. Frames carry a global sequence number in `o.i`.
    */
-  startLoad(opts: { rate: number; durationMs: number; tickMs?: number }): void {
+  startLoad(opts: { rate: number; durationMs: number; tickMs?: number; accounts?: number[] }): void {
     this.stopLoad();
     const abort = (this.loadAbort = new AbortController());
     const clock = this.sim.clock;
@@ -198,9 +198,17 @@ export class SimScenarios {
     const run = async () => {
       let rr = 0;
       let due = 0;
+      let listedAt = -Infinity;
+      let accounts: SimAccount[] = [];
+      const only = opts.accounts ? new Set(opts.accounts) : null;
       while (!abort.signal.aborted && clock.now() - start < opts.durationMs) {
         await clock.sleep(opts.tickMs ?? 5, abort.signal);
-        const accounts = this.sim.accounts().filter((a) => this.sim.openSockets(a.label).length > 0);
+        if (clock.now() - listedAt >= 250) {
+          // Which accounts have a live socket, refreshed 4 times a second (not per frame: it scans every socket).
+          const live = new Set([...this.sim.sockets].filter((s) => s.kind === 'user' && s.ws.readyState === 1).map((s) => s.account!.label));
+          accounts = this.sim.accounts().filter((a) => (!only || only.has(a.label)) && live.has(a.label));
+          listedAt = clock.now();
+        }
         if (accounts.length === 0) continue;
         due = Math.floor(((clock.now() - start) / 1000) * opts.rate);
         while (state.sent < due) {

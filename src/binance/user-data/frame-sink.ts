@@ -3,8 +3,8 @@
  * (job ProcessUserDataEvent), or — when Redis refuses — the dead-letter file, replayed later.
  *
  * Order per account is kept end to end:
- *  - each account's frames are enqueued one after the other (a per-account promise chain), so frame n+1
- *    is only decided once frame n is in Redis or on disk;
+ *  - each account has a lane: frame n+1 is only sent once frame n is in Redis or on disk, and the frames
+ *    that piled up meanwhile go together as one addBulk (one MULTI, all or nothing, in order);
  *  - after the first failure the sink is in "backlog" mode and appends every frame (of every account)
  *    to the dead-letter file, until a replay has drained the file and switched back in the same tick.
  * The producer's Redis connection must have `enableOfflineQueue: false`, so an add fails at once when
@@ -20,6 +20,15 @@ import type { DeadLetterStore } from './dead-letters.js';
 
 /** Job options of every frame: the consumer retries 5 times, 10 s apart (Kraite's Horizon defaults). */
 export const USER_DATA_JOB_OPTIONS: JobsOptions = { attempts: 5, backoff: { type: 'fixed', delay: 10_000 } };
+
+/** Frames one account has waiting while its previous add is in flight. */
+interface Lane {
+  frames: UserDataFrameJob[];
+  running: Promise<void> | null;
+}
+
+/** Largest batch one account's lane sends in one MULTI. */
+const MAX_BATCH = 100;
 
 export interface ReplayLock {
   acquire(): Promise<boolean>;
@@ -44,16 +53,18 @@ export interface SinkStats {
   deadLettered: number;
   replayed: number;
   lost: number;
+  /** Redis round trips of the direct path (one add or one addBulk each). */
+  batches: number;
   mode: 'direct' | 'backlog';
 }
 
 export class FrameSink {
   private shardQueues: Queue[] = [];
-  private chains = new Map<number, Promise<void>>();
+  private lanes = new Map<number, Lane>();
   private mode: 'direct' | 'backlog' = 'direct';
   private replaying: Promise<number> | null = null;
   private episode = false;
-  readonly stats: SinkStats = { enqueued: 0, deadLettered: 0, replayed: 0, lost: 0, mode: 'direct' };
+  readonly stats: SinkStats = { enqueued: 0, deadLettered: 0, replayed: 0, lost: 0, batches: 0, mode: 'direct' };
 
   constructor(private readonly opts: FrameSinkOptions) {}
 
@@ -71,39 +82,57 @@ export class FrameSink {
     return this.mode === 'backlog';
   }
 
-  /** Queue one frame behind the account's previous ones. The returned promise settles when it is stored. */
+  /**
+   * Queue one frame behind the account's previous ones. The returned promise settles once the account's
+   * lane is empty (this frame included) — every frame in Redis or on disk.
+   */
   submit(job: UserDataFrameJob): Promise<void> {
-    const prev = this.chains.get(job.accountId) ?? Promise.resolve();
-    const next = prev.then(() => this.deliver(job));
-    this.chains.set(job.accountId, next);
-    void next.then(() => {
-      if (this.chains.get(job.accountId) === next) this.chains.delete(job.accountId);
-    });
-    return next;
+    let lane = this.lanes.get(job.accountId);
+    if (!lane) this.lanes.set(job.accountId, (lane = { frames: [], running: null }));
+    lane.frames.push(job);
+    lane.running ??= this.drain(job.accountId, lane);
+    return lane.running;
   }
 
   /** Wait until every submitted frame is in Redis or on disk. */
   async flush(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    while (this.lanes.size > 0) await Promise.all([...this.lanes.values()].map((l) => l.running));
   }
 
   private queueFor(accountId: number): Queue {
     return this.shardQueues[userDataShard(accountId, this.opts.shards)]!;
   }
 
-  private async deliver(job: UserDataFrameJob): Promise<void> {
-    if (this.mode === 'direct') {
-      try {
-        await this.queueFor(job.accountId).add(USER_DATA_JOB, job, USER_DATA_JOB_OPTIONS);
-        this.stats.enqueued++;
-        return;
-      } catch (err) {
-        this.setMode('backlog');
-        this.deadLetter(job, errorMessage(err));
-        return;
+  /**
+   * Empty one account's lane in order. While an add is in flight, later frames wait in the lane and go
+   * together in the next round as one addBulk (a MULTI: all or nothing), so a burst costs one round trip
+   * per batch instead of one per frame, and a failure can never store frame n+1 without frame n.
+   */
+  private async drain(accountId: number, lane: Lane): Promise<void> {
+    try {
+      while (lane.frames.length > 0) {
+        const batch = lane.frames.splice(0, MAX_BATCH);
+        if (this.mode === 'direct') {
+          try {
+            const q = this.queueFor(accountId);
+            this.stats.batches++;
+            if (batch.length === 1) await q.add(USER_DATA_JOB, batch[0]!, USER_DATA_JOB_OPTIONS);
+            else await q.addBulk(batch.map((data) => ({ name: USER_DATA_JOB, data, opts: USER_DATA_JOB_OPTIONS })));
+            this.stats.enqueued += batch.length;
+            continue;
+          } catch (err) {
+            this.setMode('backlog');
+            for (const job of batch) this.deadLetter(job, errorMessage(err));
+            continue;
+          }
+        }
+        for (const job of batch) this.deadLetter(job, 'backlog: earlier frames are waiting in the dead-letter file');
       }
+    } finally {
+      lane.running = null;
+      if (lane.frames.length === 0) this.lanes.delete(accountId);
+      else lane.running = this.drain(accountId, lane); // cannot happen (drain empties the lane), but never strand a frame
     }
-    this.deadLetter(job, 'backlog: earlier frames are waiting in the dead-letter file');
   }
 
   private deadLetter(job: UserDataFrameJob, error: string): void {

@@ -31,6 +31,8 @@ export interface SymbolRefreshCounts {
   delisted: number;
   relisted: number;
   price_rows_created: number;
+  /** The symbols marked delisted by this run. */
+  delisted_symbols: string[];
 }
 
 const FIELDS = ['pair', 'base_asset', 'quote_asset', 'margin_asset', 'contract_type', 'status', 'price_precision', 'quantity_precision', 'tick_size', 'step_size'] as const;
@@ -42,7 +44,7 @@ function same(field: string, a: unknown, b: unknown): boolean {
 }
 
 export async function applySymbolCatalogue(db: Knex, listed: SymbolUpsert[], now: Date): Promise<SymbolRefreshCounts> {
-  const counts: SymbolRefreshCounts = { listed: listed.length, inserted: 0, updated: 0, unchanged: 0, delisted: 0, relisted: 0, price_rows_created: 0 };
+  const counts: SymbolRefreshCounts = { listed: listed.length, inserted: 0, updated: 0, unchanged: 0, delisted: 0, relisted: 0, price_rows_created: 0, delisted_symbols: [] };
   const existing = new Map<string, Record<string, unknown>>(((await db('exchange_symbols').select('*')) as Array<Record<string, unknown>>).map((r) => [String(r.symbol), r]));
   const seen = new Set<string>();
   const inserts: Array<Record<string, unknown>> = [];
@@ -60,6 +62,7 @@ export async function applySymbolCatalogue(db: Knex, listed: SymbolUpsert[], now
     if (s.delisted && !wasDelisted) {
       patch.delisted_at = now;
       counts.delisted++;
+      counts.delisted_symbols.push(s.symbol);
     } else if (!s.delisted && wasDelisted) {
       patch.delisted_at = null;
       counts.relisted++;
@@ -79,6 +82,7 @@ export async function applySymbolCatalogue(db: Knex, listed: SymbolUpsert[], now
     if (seen.has(symbol) || toDate(row.delisted_at) !== null) continue;
     await db('exchange_symbols').where({ id: row.id }).update({ delisted_at: now, updated_at: now });
     counts.delisted++;
+    counts.delisted_symbols.push(symbol);
   }
   counts.price_rows_created = await ensurePriceRows(db, now);
   return counts;

@@ -103,9 +103,11 @@ export async function deleteListenKey(db: Knex, accountId: number): Promise<numb
   return db('binance_listen_keys').where({ account_id: accountId }).delete();
 }
 
-/** The frame heartbeat (throttled by the caller): a frame or a ping arrived on the account's socket. */
-export async function touchFrame(db: Knex, accountId: number, at: Date): Promise<void> {
-  await db('binance_listen_keys').where({ account_id: accountId }).update({ last_frame_at: at });
+/** The frame heartbeat: frames or pings arrived on these accounts' sockets (one statement for all of them). */
+export async function touchFrames(db: Knex, accountIds: number[], at: Date): Promise<void> {
+  for (let i = 0; i < accountIds.length; i += 500) {
+    await db('binance_listen_keys').whereIn('account_id', accountIds.slice(i, i + 500)).update({ last_frame_at: at });
+  }
 }
 
 /** Record a failed keepalive and return the new consecutive-failure count (capped). */

@@ -1,9 +1,14 @@
 /**
- * exchange_symbol_prices, written by the mark-price daemon. One statement per chunk of up to 500 rows:
- *   UPDATE exchange_symbol_prices SET mark_price = CASE exchange_symbol_id WHEN ? THEN CAST(? AS …) … END,
- *          mark_price_synced_at = ?, updated_at = ? WHERE exchange_symbol_id IN (…)
- * Every row of a flush gets the same timestamp. The daemon never inserts (the symbol refresh creates the
- * rows) and never touches exchange_symbols, which must not be locked every second.
+ * exchange_symbol_prices, written by the mark-price daemon: one UPDATE per chunk (500 rows by default),
+ * joined with the chunk's prices passed as ONE JSON document parameter:
+ *   SQLite      UPDATE exchange_symbol_prices SET … FROM json_each(?) v WHERE exchange_symbol_id = CAST(v.key AS INTEGER)
+ *   PostgreSQL  UPDATE exchange_symbol_prices p SET … FROM json_each_text(?::json) v WHERE p.exchange_symbol_id = v.key::int
+ *   MySQL/MariaDB  UPDATE exchange_symbol_prices p JOIN JSON_TABLE(?, '$[*]' COLUMNS (…)) v ON … SET …
+ * This replaces Kraite's `SET mark_price = CASE exchange_symbol_id WHEN … END` (kept below for the
+ * benchmark): a CASE of n branches is evaluated for each of n rows (quadratic in the chunk) and its 3n
+ * bind parameters cost parse time; the JSON join is linear with 3 parameters, 4–13× faster (docs/streams.md).
+ * Prices stay decimal strings inside the JSON. Every row of a flush gets the same timestamp. The daemon
+ * never inserts (the symbol refresh creates the rows) and never touches exchange_symbols.
  */
 import type { Knex } from 'knex';
 import { dialect } from '../connection.js';
@@ -30,16 +35,41 @@ export interface PriceWrite {
   price: string;
 }
 
-/** Write prices in chunks, one UPDATE … CASE per chunk. Returns the number of statements run. */
+/** Write prices in chunks, one UPDATE per chunk. Returns the number of statements run. */
 export async function writeMarkPrices(db: Knex, rows: PriceWrite[], at: Date, chunkSize = 500): Promise<number> {
+  const d = dialect(db);
+  let statements = 0;
+  for (let i = 0; i < rows.length; i += chunkSize) {
+    const chunk = rows.slice(i, i + chunkSize);
+    if (d === 'mysql') {
+      const doc = JSON.stringify(chunk.map((r) => [r.id, r.price]));
+      await db.raw(
+        "UPDATE exchange_symbol_prices p JOIN JSON_TABLE(?, '$[*]' COLUMNS (id INT PATH '$[0]', price DECIMAL(20,8) PATH '$[1]')) v ON p.exchange_symbol_id = v.id SET p.mark_price = v.price, p.mark_price_synced_at = ?, p.updated_at = ?",
+        [doc, at, at],
+      );
+    } else {
+      const doc = JSON.stringify(Object.fromEntries(chunk.map((r) => [r.id, r.price])));
+      const sql =
+        d === 'pg'
+          ? 'UPDATE exchange_symbol_prices p SET mark_price = v.value::numeric, mark_price_synced_at = ?, updated_at = ? FROM json_each_text(?::json) v WHERE p.exchange_symbol_id = v.key::int'
+          : 'UPDATE exchange_symbol_prices SET mark_price = v.value, mark_price_synced_at = ?, updated_at = ? FROM json_each(?) v WHERE exchange_symbol_prices.exchange_symbol_id = CAST(v.key AS INTEGER)';
+      await db.raw(sql, [at, at, doc]);
+    }
+    statements++;
+  }
+  return statements;
+}
+
+/** Kraite's statement, one UPDATE … CASE per chunk: kept only as a benchmark comparison. */
+export async function writeMarkPricesCase(db: Knex, rows: PriceWrite[], at: Date, chunkSize = 500): Promise<number> {
   const cast = dialect(db) === 'sqlite' ? '?' : 'CAST(? AS DECIMAL(20,8))';
   let statements = 0;
   for (let i = 0; i < rows.length; i += chunkSize) {
     const chunk = rows.slice(i, i + chunkSize);
-    const cases = chunk.map(() => `WHEN ? THEN ${cast}`).join(' ');
     const bindings: unknown[] = [];
     for (const r of chunk) bindings.push(r.id, r.price);
     bindings.push(at, at, ...chunk.map((r) => r.id));
+    const cases = chunk.map(() => `WHEN ? THEN ${cast}`).join(' ');
     await db.raw(`UPDATE exchange_symbol_prices SET mark_price = CASE exchange_symbol_id ${cases} END, mark_price_synced_at = ?, updated_at = ? WHERE exchange_symbol_id IN (${chunk.map(() => '?').join(', ')})`, bindings as Knex.RawBinding[]);
     statements++;
   }
