@@ -266,37 +266,42 @@ async function benchLatency() {
     await waitConnected(box, box.daemonLabels, 'the daemon');
     await waitConnected(box, box.bareLabels, 'the bare loop');
     await sleep(2000);
-    const rows = [];
-    console.log('Steady 2,000 frames/s, 3 alternating rounds of 5 s (after 1 s warm-up):');
+    const ROUNDS = 6;
+    console.log(`Steady 2,000 frames/s: ${ROUNDS} alternating rounds of 4 s per side (after 1 s warm-up each); load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     const agg = { daemon: [], bare: [] };
-    for (let round = 0; round < 3; round++) {
-      for (const kind of ['daemon', 'bare']) {
-        const r = await phase(box, kind, 2000, 1000, 5000, kind === 'daemon' ? daemon.child.pid : bare.child.pid);
-        rows.push(r);
-        agg[kind].push(r);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const kind of round % 2 === 0 ? ['daemon', 'bare'] : ['bare', 'daemon']) {
+        agg[kind].push(await phase(box, kind, 2000, 1000, 4000, kind === 'daemon' ? daemon.child.pid : bare.child.pid));
       }
     }
     const summary = (kind) => {
       const list = agg[kind];
-      return { p50: stats(list.map((r) => r.p50)).p50, p99: Math.max(...list.map((r) => r.p99)), medP99: stats(list.map((r) => r.p99)).p50, cpu: stats(list.map((r) => r.cpu)).p50, complete: Math.min(...list.map((r) => r.complete)) };
+      const p99s = list.map((r) => r.p99).sort((x, y) => x - y);
+      return { p50: stats(list.map((r) => r.p50)).p50, p99: stats(p99s).p50, best: p99s[0], worst: p99s.at(-1), cpu: stats(list.map((r) => r.cpu)).p50, complete: Math.min(...list.map((r) => r.complete)) };
     };
     const d = summary('daemon');
     const b = summary('bare');
-    console.log(`  daemon: p50 ${fmt(d.p50)} ms, p99 ${fmt(d.medP99)} ms (worst round ${fmt(d.p99)} ms), CPU ${fmt(d.cpu)} % of a core, frames complete ${fmt(d.complete * 100)} %`);
-    console.log(`  bare  : p50 ${fmt(b.p50)} ms, p99 ${fmt(b.medP99)} ms (worst round ${fmt(b.p99)} ms), CPU ${fmt(b.cpu)} % of a core, frames complete ${fmt(b.complete * 100)} %`);
-    console.log(`  ratio daemon/bare: p50 ${fmt(d.p50 / b.p50)}×, p99 ${fmt(d.medP99 / b.medP99)}×, CPU ${fmt(d.cpu / b.cpu)}×`);
-    console.log(`  daemon event-loop delay over its last 30 s heartbeat window: ${JSON.stringify((await heartbeat(box, 'stream-user-data')).event_loop_delay_ms)}`);
+    for (const [name, x] of [['daemon', d], ['bare  ', b]]) {
+      console.log(`  ${name}: p50 ${fmt(x.p50)} ms, p99 ${fmt(x.p99)} ms (median of rounds; best ${fmt(x.best)}, worst ${fmt(x.worst)}), CPU ${fmt(x.cpu)} % of a core, ≥ ${fmt(x.complete * 100)} % of the frames`);
+    }
+    console.log(`  ratio daemon/bare: p50 ${fmt(d.p50 / b.p50)}×, p99 ${fmt(d.p99 / b.p99)}×, CPU ${fmt(d.cpu / b.cpu)}×`);
+    console.log(`  daemon event-loop delay, last 30 s heartbeat window: ${JSON.stringify((await heartbeat(box, 'stream-user-data')).event_loop_delay_ms)} ms`);
 
-    console.log('\nRamp (1 s warm-up + 3 s per step) until p99 > 100 ms or fewer than 98 % of the frames arrive:');
-    console.log('  rate/s   kind    sent/s   p50 ms   p99 ms   max ms   complete   CPU %');
+    console.log('\nRamp: per step, two alternating 3 s windows per side (1 s warm-up each); a side passes a step when the');
+    console.log('better window has p99 ≤ 100 ms with ≥ 98 % of the frames (one window may be hit by the shared machine):');
+    console.log('  rate/s   kind    sent/s   p50 ms   p99 ms (both windows)   complete   CPU %');
     const max = { daemon: 0, bare: 0 };
     const alive = { daemon: true, bare: true };
     for (const rate of [2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000]) {
+      const res = { daemon: [], bare: [] };
+      for (const order of [['daemon', 'bare'], ['bare', 'daemon']]) {
+        for (const kind of order) if (alive[kind]) res[kind].push(await phase(box, kind, rate, 1000, 3000, kind === 'daemon' ? daemon.child.pid : bare.child.pid));
+      }
       for (const kind of ['daemon', 'bare']) {
         if (!alive[kind]) continue;
-        const r = await phase(box, kind, rate, 1000, 3000, kind === 'daemon' ? daemon.child.pid : bare.child.pid);
-        console.log(`  ${String(rate).padStart(6)}   ${kind.padEnd(6)}  ${fmt(r.sentRate).padStart(7)}  ${fmt(r.p50).padStart(7)}  ${fmt(r.p99).padStart(7)}  ${fmt(r.max).padStart(7)}  ${fmt(r.complete * 100).padStart(7)} %  ${fmt(r.cpu).padStart(6)}`);
-        if (r.p99 <= 100 && r.complete >= 0.98 && r.sentRate >= rate * 0.9) max[kind] = Math.round(r.sentRate);
+        const best = [...res[kind]].sort((x, y) => x.p99 - y.p99)[0];
+        console.log(`  ${String(rate).padStart(6)}   ${kind.padEnd(6)}  ${fmt(best.sentRate).padStart(7)}  ${fmt(best.p50).padStart(7)}  ${res[kind].map((r) => fmt(r.p99)).join(' / ').padStart(22)}  ${fmt(best.complete * 100).padStart(7)} %  ${fmt(best.cpu).padStart(6)}`);
+        if (best.p99 <= 100 && best.complete >= 0.98 && best.sentRate >= rate * 0.9) max[kind] = Math.round(best.sentRate);
         else alive[kind] = false;
       }
       if (!alive.daemon && !alive.bare) break;

@@ -11,7 +11,6 @@
  *    silent socket; with no data frame for `noDataExitMs` (300 s) the daemon exits so supervisor starts
  *    a clean process.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { RawData } from 'ws';
 import { writeHeartbeat } from '../../support/heartbeat.js';
@@ -21,7 +20,8 @@ import { knownSymbols, writeMarkPrices, type KnownSymbol, type PriceWrite } from
 import { ALERTS, PRICES_DEFAULTS, RECONNECT_DEFAULTS, WS_PATHS } from '../constants.js';
 import { safeNotify, type BinanceDeps } from '../context.js';
 import { ReconnectingSocket } from '../ws/reconnecting-socket.js';
-import { loopDelayMs } from '../loop-delay.js';
+import { loopDelayMonitor, loopDelayMs } from '../loop-delay.js';
+import { decodeMarkFrame } from '../decode.js';
 import type { BackoffOptions } from '../ws/backoff.js';
 
 export type PriceTimings = { -readonly [K in keyof typeof PRICES_DEFAULTS]: number } & { heartbeatIntervalMs: number };
@@ -67,7 +67,7 @@ export class MarkPriceDaemon {
   private lastDataAt: number;
   private readonly startedAt: number;
   private flushing: Promise<FlushResult> | null = null;
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay = loopDelayMonitor();
 
   constructor(private readonly opts: PriceDaemonOptions) {
     this.timings = { ...PRICES_DEFAULTS, heartbeatIntervalMs: 10_000, ...opts.timings };
@@ -155,14 +155,8 @@ export class MarkPriceDaemon {
   /** Parse a frame and merge its valid prices into the pending snapshot. */
   onFrame(data: RawData, isBinary: boolean): void {
     const { log, clock } = this.opts.deps;
-    let entries: unknown;
-    try {
-      const parsed = JSON.parse(isBinary ? '' : data.toString()) as unknown;
-      entries = Array.isArray(parsed) ? parsed : (parsed as { data?: unknown })?.data;
-    } catch {
-      entries = undefined; // reported just below
-    }
-    if (!Array.isArray(entries)) {
+    const entries = decodeMarkFrame(data, isBinary);
+    if (!entries) {
       this.stats.badFrames++;
       log.warn('mark-price frame is not a snapshot; dropped');
       return;

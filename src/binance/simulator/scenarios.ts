@@ -119,9 +119,9 @@ export class SimScenarios {
     const o = this.newOrder(acc, spec);
     const outcome = spec.outcome ?? 'fill';
     const price = o.type === 'MARKET' ? this.sim.market.markPrice(this.sim.market.get(o.symbol)!) : o.price;
-    const steps: unknown[][] = [[orderTradeUpdate(o, 'NEW', this.sim.clock.now())]];
-    const planFill = (qty: string) => () => this.fillFrames(acc, o, qty, price);
-    const lazy: Array<() => unknown[]> = [];
+    // Each step builds its frames when it runs, so REST state and events move together.
+    const steps: Array<() => unknown[]> = [() => [orderTradeUpdate(o, 'NEW', this.sim.clock.now())]];
+    const fill = (qty: string) => () => this.fillFrames(acc, o, qty, price);
     const total = toScaled(o.origQty);
     if (outcome === 'fill') {
       const n = Math.max(1, spec.fills ?? 2);
@@ -129,22 +129,21 @@ export class SimScenarios {
       for (let i = 0; i < n; i++) {
         const part = i === n - 1 ? left : total / BigInt(n);
         left -= part;
-        lazy.push(planFill(fromScaled(part)));
+        steps.push(fill(fromScaled(part)));
       }
     } else if (outcome === 'partial-fill' || outcome === 'partial-cancel') {
-      lazy.push(planFill(fromScaled(total / 2n)));
+      steps.push(fill(fromScaled(total / 2n)));
     }
     if (outcome === 'cancel' || outcome === 'partial-cancel' || outcome === 'expire') {
-      lazy.push(() => {
+      steps.push(() => {
         o.status = outcome === 'expire' ? 'EXPIRED' : 'CANCELED';
         o.updateTime = this.sim.clock.now();
         return [orderTradeUpdate(o, outcome === 'expire' ? 'EXPIRED' : 'CANCELED', o.updateTime)];
       });
     }
     let frames = 0;
-    for (const f of steps[0]!) frames += this.sim.push(acc, f);
-    for (const step of lazy) {
-      if (spec.stepMs) await this.sim.clock.sleep(spec.stepMs);
+    for (const [i, step] of steps.entries()) {
+      if (i > 0 && spec.stepMs) await this.sim.clock.sleep(spec.stepMs);
       for (const f of step()) frames += this.sim.push(acc, f);
     }
     return { orderId: o.orderId, frames };

@@ -11,13 +11,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { systemClock, type Clock } from '../../support/clock.js';
 import type { Logger } from '../../support/log.js';
 import { errorMessage } from '../../support/errors.js';
 import { DEMO_ACCOUNTS, demoCredentials } from '../../db/seed/demo-data.js';
-import { fromScaled, toScaled } from '../../support/decimal.js';
 import type { BinancePositionRisk } from '../types.js';
 import { SimAccount } from './accounts.js';
 import { listenKeyExpired } from './events.js';
@@ -27,6 +25,8 @@ import { randomToken, seededRandom, type Random } from './prng.js';
 import { restRoutes, serveRest } from './rest.js';
 import { serveControl } from './control.js';
 import { sendJson } from './http.js';
+import { onUpgrade } from './ws-server.js';
+import { positionRisk } from './positions.js';
 import { SimScenarios } from './scenarios.js';
 
 export interface SimulatorSettings {
@@ -114,7 +114,7 @@ export class BinanceSimulator {
 
   private readonly rand: Random;
   private readonly server: http.Server;
-  private readonly wss: WebSocketServer;
+  readonly wss: WebSocketServer;
   private readonly routes;
   private readonly byKey = new Map<string, SimAccount>();
   private readonly byLabel = new Map<number, SimAccount>();
@@ -143,7 +143,7 @@ export class BinanceSimulator {
     this.routes = restRoutes(this);
     this.wss = new WebSocketServer({ noServer: true, autoPong: false, perMessageDeflate: false });
     this.server = http.createServer((req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => onUpgrade(this, req, socket, head));
     const demo = opts.demoAccounts ?? DEMO_ACCOUNTS.length;
     for (let n = 1; n <= demo; n++) this.registerAccount({ ...demoCredentials(n), label: n });
     for (const a of opts.accounts ?? []) this.registerAccount(a);
@@ -213,6 +213,12 @@ export class BinanceSimulator {
     const acc = typeof ref === 'number' || /^\d+$/.test(ref) ? this.byLabel.get(Number(ref)) : this.byKey.get(ref);
     if (!acc) throw new Error(`unknown simulated account ${ref}`);
     return acc;
+  }
+
+  /** The account whose active key this is, or undefined. */
+  accountForListenKey(key: string): SimAccount | undefined {
+    const acc = this.byListenKey.get(key);
+    return acc && acc.activeKey(this.clock.now())?.key === key ? acc : undefined;
   }
 
   accounts(): SimAccount[] {
@@ -370,7 +376,8 @@ export class BinanceSimulator {
     return n;
   }
 
-  private async markLoop(): Promise<void> {
+  /** Send mark frames while market sockets are connected (started by the first one). */
+  async markLoop(): Promise<void> {
     if (this.markLoopRunning) return;
     this.markLoopRunning = true;
     try {
@@ -386,21 +393,7 @@ export class BinanceSimulator {
   }
 
   positionRisk(acc: SimAccount, symbol: string | null): BinancePositionRisk[] {
-    const out: BinancePositionRisk[] = [];
-    for (const p of acc.positions.values()) {
-      if (symbol && p.symbol !== symbol) continue;
-      if (toScaled(p.amt) === 0n) continue;
-      const s = this.market.get(p.symbol);
-      const mark = s ? this.market.markPrice(s) : p.entry;
-      const up = fromScaled(((toScaled(mark) - toScaled(p.entry)) * toScaled(p.amt)) / 100_000_000n);
-      const notional = fromScaled((toScaled(mark) * toScaled(p.amt)) / 100_000_000n);
-      out.push({
-        symbol: p.symbol, positionSide: p.positionSide, positionAmt: p.amt, entryPrice: p.entry, breakEvenPrice: p.entry, markPrice: mark,
-        unRealizedProfit: up, liquidationPrice: '0', isolatedMargin: '0', notional, marginAsset: 'USDT', isolatedWallet: '0',
-        initialMargin: '0', maintMargin: '0', positionInitialMargin: '0', openOrderInitialMargin: '0', adl: 1, bidNotional: '0', askNotional: '0', updateTime: p.updateTime,
-      });
-    }
-    return out;
+    return positionRisk(acc, this.market, symbol);
   }
 
   // ---- counters ----
@@ -445,90 +438,4 @@ export class BinanceSimulator {
     sendJson(res, 404, { code: -1000, msg: `Unknown path ${path}` });
   }
 
-  private reject(socket: Duplex, status: number, body: Record<string, unknown>): void {
-    this.counters.rejectedConnections++;
-    const text = JSON.stringify(body);
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
-  }
-
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://sim');
-    this.counters.connectionAttempts++;
-    this.connectionLog.push({ path: url.pathname, at: this.clock.now() });
-    if (this.connectionLog.length > 5000) this.connectionLog.splice(0, this.connectionLog.length - 5000);
-    socket.on('error', () => socket.destroy()); // a client vanishing mid-handshake is not our error
-    if (this.refuseUpgrades) return this.reject(socket, 503, { code: -1000, msg: 'Service unavailable (simulated outage).' });
-
-    if (url.pathname === '/private/ws' || url.pathname.startsWith('/private/ws/')) {
-      const key = url.searchParams.get('listenKey') ?? decodeURIComponent(url.pathname.slice('/private/ws/'.length));
-      const acc = key ? this.byListenKey.get(key) : undefined;
-      if (!acc || !acc.activeKey(this.clock.now()) || acc.listenKey?.key !== key) {
-        return this.reject(socket, 400, { code: -1125, msg: 'This listenKey does not exist.' });
-      }
-      return this.wss.handleUpgrade(req, socket, head, (ws) => this.adopt(ws, 'user', acc, key, false));
-    }
-    if (url.pathname === '/market/stream' || url.pathname.startsWith('/market/ws/')) {
-      const streams = url.pathname === '/market/stream' ? (url.searchParams.get('streams') ?? '').split('/') : [decodeURIComponent(url.pathname.slice('/market/ws/'.length))];
-      if (!streams.some((s) => s === '!markPrice@arr@1s' || s === '!markPrice@arr')) return this.reject(socket, 400, { code: -1121, msg: 'Invalid stream name; the simulator serves !markPrice@arr@1s.' });
-      return this.wss.handleUpgrade(req, socket, head, (ws) => this.adopt(ws, 'market', null, null, url.pathname === '/market/stream'));
-    }
-    // The legacy routes (/ws/<key>, /stream?streams=) were retired on 2026-04-23.
-    this.reject(socket, 404, { code: -1000, msg: `No WebSocket route ${url.pathname} (legacy routes are retired; use /market or /private)` });
-  }
-
-  private adopt(ws: WebSocket, kind: 'user' | 'market', acc: SimAccount | null, key: string | null, envelope: boolean): void {
-    const now = this.clock.now();
-    const s: SimSocket = { ws, kind, account: acc, listenKey: key, envelope, openedAt: now, lastPongAt: now, halfOpen: false, abort: new AbortController() };
-    this.sockets.add(s);
-    if (acc) acc.counters.connectionsOpened++;
-    else this.counters.marketConnectionsOpened++;
-    ws.on('ping', (data) => {
-      if (!s.halfOpen && ws.readyState === OPEN) ws.pong(data);
-    });
-    ws.on('pong', () => {
-      s.lastPongAt = this.clock.now();
-    });
-    ws.on('error', (err) => this.log?.debug('simulator socket error', { error: err.message }));
-    ws.on('close', () => {
-      s.abort.abort();
-      this.sockets.delete(s);
-    });
-    void this.pingLoop(s);
-    void this.lifetimeTimer(s);
-    if (kind === 'market') void this.markLoop();
-    this.onSocketOpen?.(s);
-  }
-
-  /** Ping every pingIntervalMs; a socket that has not ponged within pongDeadlineMs of a ping is cut. */
-  private async pingLoop(s: SimSocket): Promise<void> {
-    try {
-      for (;;) {
-        await this.clock.sleep(this.settings.pingIntervalMs, s.abort.signal);
-        if (s.halfOpen || s.ws.readyState !== OPEN) continue;
-        const sentAt = this.clock.now();
-        s.ws.ping();
-        this.clock.sleep(this.settings.pongDeadlineMs, s.abort.signal).then(
-          () => {
-            if (s.lastPongAt < sentAt && s.ws.readyState === OPEN) s.ws.terminate();
-          },
-          () => undefined, // the socket closed first
-        );
-      }
-    } catch (err) {
-      if ((err as Error).name !== 'AbortError') this.log?.error('simulator ping loop failed', { error: errorMessage(err) });
-    }
-  }
-
-  /** Binance cuts every connection at 24 h (here: connectionLimitMs). */
-  private async lifetimeTimer(s: SimSocket): Promise<void> {
-    try {
-      await this.clock.sleep(this.settings.connectionLimitMs, s.abort.signal);
-      if (s.ws.readyState === OPEN) {
-        this.counters.lifetimeCuts++;
-        s.ws.close(1001, 'connection lifetime reached');
-      }
-    } catch (err) {
-      if ((err as Error).name !== 'AbortError') this.log?.error('simulator lifetime timer failed', { error: errorMessage(err) });
-    }
-  }
 }

@@ -12,17 +12,19 @@
  * job covers whatever the stream may have missed.
  */
 import { setMaxListeners } from 'node:events';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { loopDelayMs } from '../loop-delay.js';
+import type { IntervalHistogram } from 'node:perf_hooks';
+import { loopDelayMonitor, loopDelayMs } from '../loop-delay.js';
+import { decodeUserFrame } from '../decode.js';
 import type { Redis } from 'ioredis';
 import type { RawData } from 'ws';
 import type { QueueFactory } from '../../queue/queues.js';
 import { writeHeartbeat } from '../../support/heartbeat.js';
 import { errorMessage } from '../../support/errors.js';
-import { deleteListenKey, listListenKeys, streamAccounts, touchFrames, upsertListenKey, type StreamAccount } from '../../db/repositories/listen-keys.js';
+import { deleteListenKey, listListenKeys, streamAccounts, upsertListenKey, type StreamAccount } from '../../db/repositories/listen-keys.js';
 import { ALERTS, RECONNECT_DEFAULTS, USER_DATA_DEFAULTS, WS_PATHS } from '../constants.js';
 import { accountClient, safeNotify, type AccountClient, type BinanceDeps } from '../context.js';
-import { enqueueReconcile, type ReconcileReason } from '../reconcile.js';
+import type { ReconcileReason } from '../reconcile.js';
+import { FrameHeartbeats, ReconcileRequests } from './bookkeeping.js';
 import { ReconnectingSocket, type OpenInfo } from '../ws/reconnecting-socket.js';
 import type { BackoffOptions } from '../ws/backoff.js';
 import { DeadLetterStore } from './dead-letters.js';
@@ -74,10 +76,11 @@ export class UserDataStreamDaemon {
   readonly timings: UserDataTimings;
   readonly sink: FrameSink;
   readonly deadLetters: DeadLetterStore;
-  readonly stats: UserDataStats = { frames: 0, malformed: 0, keyExpiries: 0, reinits: 0, reaped: 0, reconcilesRequested: 0 };
+  private readonly counters = { frames: 0, malformed: 0, keyExpiries: 0, reinits: 0, reaped: 0 };
   private readonly slots = new Map<number, Slot>();
   private readonly spawning = new Map<number, Promise<void>>();
-  private readonly pendingReconciles = new Map<number, ReconcileReason>();
+  private readonly frameBeats: FrameHeartbeats;
+  private readonly reconciles: ReconcileRequests;
   private readonly stop = new AbortController();
   private exitReason: ExitReason = 'signal';
   private eligibleCount = 0;
@@ -85,13 +88,15 @@ export class UserDataStreamDaemon {
   private closed: Promise<void> | null = null;
   private readonly startedAt: number;
   /** Event-loop delay since the last heartbeat: every socket of the process waits behind a stall. */
-  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay: IntervalHistogram = loopDelayMonitor();
 
   constructor(private readonly opts: UserDataDaemonOptions) {
     this.timings = { ...USER_DATA_DEFAULTS, ...opts.timings };
     setMaxListeners(0, this.stop.signal); // every spawn and loop waits on it
     const { deps } = opts;
     this.startedAt = deps.clock.now();
+    this.frameBeats = new FrameHeartbeats(deps.db, deps.clock);
+    this.reconciles = new ReconcileRequests(opts.queues, deps.clock, deps.log);
     this.deadLetters = new DeadLetterStore(opts.deadLetterDir, deps.clock, deps.log.child('dead-letters'));
     this.sink = new FrameSink({
       queues: opts.queues,
@@ -103,6 +108,10 @@ export class UserDataStreamDaemon {
       onDeadLetter: (error) => void safeNotify(deps, { canonical: ALERTS.deadLetter, severity: 'high', title: 'User-data frames are going to the dead-letter file', message: 'Redis refused an enqueue; frames are kept on disk and replayed when it is back.', context: { error } }),
       onLost: (accountId, error) => void safeNotify(deps, { canonical: ALERTS.frameLost, key: accountId, severity: 'critical', title: `A user-data frame of account ${accountId} was lost`, context: { account_id: accountId, error }, throttleSeconds: 60 }),
     });
+  }
+
+  get stats(): UserDataStats {
+    return { ...this.counters, reconcilesRequested: this.reconciles.requested };
   }
 
   /** Ask run() to stop (signal handlers call this; it only sets a flag). */
@@ -287,7 +296,7 @@ export class UserDataStreamDaemon {
     slot.openReason = 'reconnect';
     this.opts.deps.log.info('user-data socket open', { account_id: slot.account.id, reason });
     this.frameHeartbeat(slot);
-    void this.requestReconcile(slot.account.id, reason);
+    void this.reconciles.request(slot.account.id, reason);
     this.heartbeatSoon();
   }
 
@@ -308,51 +317,32 @@ export class UserDataStreamDaemon {
   private onFrame(slot: Slot, data: RawData, isBinary: boolean): void {
     const { deps } = this.opts;
     const receivedAt = deps.clock.now();
-    const text = isBinary ? null : rawToString(data);
-    let payload: unknown = undefined;
-    if (text !== null) {
-      try {
-        payload = JSON.parse(text);
-      } catch {
-        payload = undefined; // reported just below as malformed
-      }
-    }
-    if (payload === null || typeof payload !== 'object') {
-      this.stats.malformed++;
-      deps.log.warn('malformed JSON frame dropped', { account_id: slot.account.id, bytes: rawLength(data), binary: isBinary });
+    const frame = decodeUserFrame(data, isBinary);
+    if (!frame.ok) {
+      this.counters.malformed++;
+      deps.log.warn('malformed JSON frame dropped', { account_id: slot.account.id, bytes: frame.bytes, binary: isBinary });
       return;
     }
-    this.stats.frames++;
+    const payload = frame.payload;
+    this.counters.frames++;
     slot.lastFrameAt = receivedAt;
     void this.sink.submit({ accountId: slot.account.id, payload, receivedAt, apiSystem: 'binance' });
     this.frameHeartbeat(slot);
     if (!Array.isArray(payload) && (payload as { e?: unknown }).e === 'listenKeyExpired' && !slot.retired) void this.onKeyExpired(slot);
   }
 
-  /** A frame or ping arrived: remembered here, written by persistFrameHeartbeats(). */
+  /** A frame or ping arrived: remembered, written by persistFrameHeartbeats() (see ./bookkeeping.ts). */
   private frameHeartbeat(slot: Slot): void {
-    this.framesSeen.add(slot.account.id);
+    this.frameBeats.mark(slot.account.id);
   }
 
-  /**
-   * last_frame_at for every account that saw a frame or ping since the last call, in ONE statement, once
-   * per throttle window (30 s). Kraite writes one row per account; 100 accounts whose throttles expire
-   * together then cost 100 synchronous SQLite writes in a row, a 100–300 ms stall of every socket
-   * (bench/streams showed it as the p99). The value is the write time: at most one window late, as
-   * Kraite's throttle allows, against the 15-minute stale threshold.
-   */
   async persistFrameHeartbeats(): Promise<void> {
-    if (this.framesSeen.size === 0) return;
-    const ids = [...this.framesSeen];
-    this.framesSeen.clear();
-    await touchFrames(this.opts.deps.db, ids, new Date(this.opts.deps.clock.now()));
+    await this.frameBeats.persist();
   }
-
-  private readonly framesSeen = new Set<number>();
 
   private async onKeyExpired(slot: Slot): Promise<void> {
     const { deps } = this.opts;
-    this.stats.keyExpiries++;
+    this.counters.keyExpiries++;
     slot.keyStatus = 'expired';
     await safeNotify(deps, { canonical: ALERTS.listenKeyExpired, key: slot.account.id, severity: 'warning', title: `Listen key of account ${slot.account.id} expired; re-initialising`, context: { account_id: slot.account.id, account_name: slot.account.name } });
     await deleteListenKey(deps.db, slot.account.id).catch((err: unknown) => deps.log.warn('could not delete the expired key row', { account_id: slot.account.id, error: errorMessage(err) }));
@@ -362,7 +352,7 @@ export class UserDataStreamDaemon {
   /** Replace an account's slot with a fresh key and socket (new socket first, then the old one closes). */
   private async reinit(slot: Slot, reason: ReconcileReason): Promise<void> {
     if (slot.retired || this.stopping || this.slots.get(slot.account.id) !== slot) return;
-    this.stats.reinits++;
+    this.counters.reinits++;
     slot.keyStatus = 'changing';
     try {
       await this.initAccount(slot.account, reason);
@@ -384,7 +374,7 @@ export class UserDataStreamDaemon {
     this.slots.delete(id);
     this.retire(slot, 'account no longer eligible');
     await deleteListenKey(deps.db, id);
-    this.stats.reaped++;
+    this.counters.reaped++;
     deps.log.info('account reaped', { account_id: id });
     await safeNotify(deps, { canonical: ALERTS.accountReaped, key: id, severity: 'info', title: `User-data stream of account ${id} stopped (inactive or removed)`, context: { account_id: id, account_name: slot.account.name } });
   }
@@ -411,19 +401,6 @@ export class UserDataStreamDaemon {
     }
   }
 
-  // ---- reconciliation ----
-
-  private async requestReconcile(accountId: number, reason: ReconcileReason): Promise<void> {
-    try {
-      await enqueueReconcile(this.opts.queues, { accountId, reason, requestedAt: this.opts.deps.clock.now() });
-      this.stats.reconcilesRequested++;
-      this.pendingReconciles.delete(accountId);
-    } catch (err) {
-      this.pendingReconciles.set(accountId, reason);
-      this.opts.deps.log.warn('could not enqueue the reconciliation; retrying at the next health tick', { account_id: accountId, error: errorMessage(err) });
-    }
-  }
-
   // ---- health and backlog ----
 
   async backlogTick(): Promise<void> {
@@ -432,7 +409,7 @@ export class UserDataStreamDaemon {
 
   async healthTick(): Promise<void> {
     const { deps } = this.opts;
-    for (const [id, reason] of [...this.pendingReconciles]) await this.requestReconcile(id, reason);
+    await this.reconciles.retryPending();
     if (this.opts.isFrozen?.()) {
       deps.log.warn('freeze mode: closing every socket and stopping');
       this.requestStop('frozen');
@@ -461,8 +438,8 @@ export class UserDataStreamDaemon {
       accounts_connected: connected,
       accounts,
       dead_letters_pending: files.length ? this.deadLetters.pendingLines(files) : 0,
-      frames: this.stats.frames,
-      malformed: this.stats.malformed,
+      frames: this.counters.frames,
+      malformed: this.counters.malformed,
       enqueued: this.sink.stats.enqueued,
       dead_lettered: this.sink.stats.deadLettered,
       replayed: this.sink.stats.replayed,
@@ -503,15 +480,4 @@ export class UserDataStreamDaemon {
     })();
     return this.closed;
   }
-}
-
-function rawToString(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
-}
-
-function rawLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
-  return data instanceof ArrayBuffer ? data.byteLength : data.length;
 }
