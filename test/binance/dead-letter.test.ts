@@ -111,7 +111,7 @@ describe('Redis restart', () => {
     await h.clock.advance(5000); // a replay attempt while Redis is still down changes nothing
     await daemon.backlogTick();
     expect(daemon.sink.stats.replayed).toBe(0);
-    expect(await ctx.db('notifications').where({ canonical: 'binance_user_data_dead_letter' })).toHaveLength(1);
+    await waitFor(async () => (await ctx.db('notifications').where({ canonical: 'binance_user_data_dead_letter' })).length === 1, 'dead-letter alert (sent in the background)');
 
     // 3. Redis is back (empty). The next backlog tick replays the file, then frames flow directly again.
     redisUp();

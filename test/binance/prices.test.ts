@@ -150,7 +150,7 @@ describe('kraite:stream-binance-prices', () => {
     await advanceUntil(h.clock, () => reason !== null, 'no-data exit', 5000);
     expect(reason).toBe('no-data');
     expect(await ctx.db('notifications').where({ canonical: 'binance_prices_no_data_exit' })).toHaveLength(1);
-    expect(await ctx.db('notifications').where({ canonical: 'websocket_reconnect_triggered' })).not.toHaveLength(0);
+    await waitFor(async () => (await ctx.db('notifications').where({ canonical: 'websocket_reconnect_triggered' })).length > 0, 'idle reconnect alert');
     h.sim.market.stalled = false;
   });
 

@@ -52,8 +52,9 @@ async function start(timings: Partial<UserDataTimings> = {}, simOpts: Parameters
   await ctx.db('notifications').delete();
   daemon = new UserDataStreamDaemon({ deps: h.deps, queues: h.queues, shards: SHARDS, redis: ctx.redis, prefix: ctx.prefix, hostname: 'test-host', deadLetterDir: path.join(ctx.env.STORAGE_PATH!, 'logs'), random: () => 0.5, timings });
   running = daemon.run();
-  await advanceUntil(h.clock, () => h!.sim.openSockets().length === ids.length, 'all sockets open');
-  return { h, d: daemon };
+  const d = daemon;
+  await advanceUntil(h.clock, () => h!.sim.openSockets().length === ids.length && d.slotInfo().filter((s) => s.connected).length === ids.length, 'all sockets open on both sides');
+  return { h, d };
 }
 
 const seqOf = (j: UserDataFrameJob) => (j.payload as { test?: { n: number }; e?: string }).test?.n ?? (j.payload as { e?: string }).e;
@@ -91,7 +92,7 @@ describe('user-data daemon fault cases', () => {
     expect(row?.listenKey).not.toBe(oldKey);
     expect(await ctx.db('notifications').where({ canonical: 'binance_user_data_listen_key_expired' })).toHaveLength(1);
     expect(d.stats.keyExpiries).toBe(1);
-    expect(d.stats.reconcilesRequested).toBeGreaterThan(reconcilesBefore);
+    await waitFor(() => d.stats.reconcilesRequested > reconcilesBefore, 'reconcile after the key change');
   });
 
   it('key change: after -1125 the keepalive cron stores a new key and the daemon follows it within 30 s', async () => {

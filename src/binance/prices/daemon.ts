@@ -118,7 +118,7 @@ export class MarkPriceDaemon {
     await Promise.all([
       this.every(t.writeIntervalMs, () => this.flush()),
       this.every(t.heartbeatIntervalMs, () => this.healthTick(), true),
-      this.every(Math.min(10_000, Math.max(1, Math.floor(t.noDataExitMs / 10))), async () => this.checkNoData()),
+      this.every(Math.min(10_000, Math.max(1, Math.floor(t.noDataExitMs / 10))), () => this.checkNoData()),
     ]);
     await this.close();
     return this.exitReason;
@@ -220,11 +220,11 @@ export class MarkPriceDaemon {
   }
 
   /** True (and the daemon stops) when no data frame arrived for noDataExitMs. */
-  checkNoData(): boolean {
+  async checkNoData(): Promise<boolean> {
     const silent = this.opts.deps.clock.now() - this.lastDataAt;
     if (silent < this.timings.noDataExitMs) return false;
     this.opts.deps.log.error('no mark-price data; exiting so supervisor starts a clean process', { silent_ms: silent });
-    void safeNotify(this.opts.deps, { canonical: ALERTS.pricesNoData, severity: 'high', title: `No mark-price data for ${Math.round(silent / 1000)} s; the price daemon restarts`, context: { silent_ms: silent } });
+    await safeNotify(this.opts.deps, { canonical: ALERTS.pricesNoData, severity: 'high', title: `No mark-price data for ${Math.round(silent / 1000)} s; the price daemon restarts`, context: { silent_ms: silent } });
     this.requestStop('no-data');
     return true;
   }
