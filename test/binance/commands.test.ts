@@ -12,6 +12,7 @@ import { createTestContext, ARTISAN, ROOT, type TestContext } from '../support/c
 import { artisan, childEnv } from '../support/artisan.js';
 import { BinanceSimulator } from '../../src/binance/simulator/index.js';
 import { createAccount } from '../../src/db/repositories/accounts.js';
+import { insertId } from '../../src/db/helpers.js';
 import { demoCredentials } from '../../src/db/seed/demo-data.js';
 import { readHeartbeats } from '../../src/support/heartbeat.js';
 import { queuePrefix } from '../../src/redis/keys.js';
@@ -136,6 +137,25 @@ describe('Binance daemons', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toContain('Cannot read --accounts-file');
     expect((await artisan(['kraite:simulate-binance', '--symbols=0'], env)).exitCode).toBe(2);
+  });
+
+  it('kraite:simulate-binance --from-db registers the database accounts and their working orders', async () => {
+    const now = new Date();
+    const positionId = await insertId(ctx.db, 'positions', { account_id: accountId, parsed_trading_pair: 'BTCUSDT', direction: 'LONG', status: 'active', created_at: now, updated_at: now });
+    await ctx.db('orders').insert({ position_id: positionId, uuid: 'f0f0f0f0-0000-4000-8000-000000000001', exchange_order_id: '777001', type: 'LIMIT', side: 'BUY', status: 'NEW', price: '90000.00000000', quantity: '0.01000000', created_at: now, updated_at: now });
+    const child = execa('node', [ARTISAN, 'kraite:simulate-binance', '--port=0', '--demo-accounts=0', '--from-db'], { cwd: ROOT, env: childEnv(env), extendEnv: false, reject: false });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += String(d)));
+    try {
+      await waitFor(() => /REST (http:\/\/127\.0\.0\.1:\d+)/.test(out), 'ready line', 30_000);
+      expect(out).toContain('Loaded 1 accounts and 1 working orders from the database.');
+      const url = /REST (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+      const state = (await (await fetch(`${url}/_sim/state`)).json()) as { accounts: Record<string, { orders: number }> };
+      expect(state.accounts[String(accountId)]).toMatchObject({ orders: 1 });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect((await child).exitCode).toBe(0);
   });
 
   it('every Binance command has help with examples', async () => {
