@@ -32,10 +32,14 @@ export interface AccountClient {
   client: BinanceRestClient;
 }
 
-/** Build the dependencies from a Runtime (Redis in 'cli' mode for crons, 'daemon' mode for daemons). */
-export async function binanceDeps(runtime: Runtime, opts: { redisMode?: 'cli' | 'daemon'; component?: string } = {}): Promise<BinanceDeps> {
+/**
+ * Build the dependencies from a Runtime: Redis in 'cli' mode for crons; daemons pass their own client
+ * (reconnecting, with enableOfflineQueue off, so an alert or a ban check fails fast instead of hanging
+ * while Redis is down).
+ */
+export async function binanceDeps(runtime: Runtime, opts: { redis?: Redis; component?: string } = {}): Promise<BinanceDeps> {
   const db = await runtime.db();
-  const redis: Redis = await runtime.redis(opts.redisMode ?? 'cli');
+  const redis: Redis = opts.redis ?? (await runtime.redis('cli'));
   const log = runtime.log.child(opts.component ?? 'binance');
   const clock = runtime.clock;
   const notifier = new Notifier({ db, redis, prefix: runtime.config.redis.prefix, log, clock, hostname: runtime.config.hostname, webhookUrl: runtime.config.notifyWebhookUrl });
@@ -62,4 +66,19 @@ export async function safeNotify(deps: Pick<BinanceDeps, 'notifier' | 'log'>, al
     deps.log.error('could not deliver an alert', { canonical: alert.canonical, error: errorMessage(err) });
     return false;
   }
+}
+
+/**
+ * The Redis client of a stream daemon: reconnects forever, but commands fail at once while it is down
+ * (no offline queue), so that frames go to the dead-letter file and alerts, heartbeats and ban checks
+ * never hang. Closed with the Runtime.
+ */
+export async function daemonRedis(runtime: Runtime): Promise<Redis> {
+  const { connectRedis, closeRedis } = await import('../redis/connection.js');
+  const client = await connectRedis(runtime.config.redis, 'daemon', { enableOfflineQueue: false });
+  // Connection errors surface on the commands that fail (and are handled there); this only stops ioredis
+  // from printing "Unhandled error event".
+  client.on('error', (err) => runtime.log.debug('redis connection error', { error: err.message }));
+  runtime.onClose(() => closeRedis(client));
+  return client;
 }

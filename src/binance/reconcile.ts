@@ -30,9 +30,17 @@ export function reconcileJobOptions(accountId: number): JobsOptions {
   };
 }
 
+const listened = new WeakSet<object>();
+
 /** Enqueue a reconciliation of one account (deduplicated while one is pending). */
 export async function enqueueReconcile(queues: QueueFactory, data: ReconcileJobData): Promise<void> {
   const q = await queues.queue(RECONCILE_QUEUE);
+  if (!listened.has(q)) {
+    listened.add(q);
+    // Connection errors are reported by the failing add() to its caller; without a listener BullMQ would
+    // print each one on stderr.
+    q.on('error', () => undefined);
+  }
   await q.add(RECONCILE_JOB, data, reconcileJobOptions(data.accountId));
 }
 

@@ -77,7 +77,8 @@ export class WeightBudget {
     const store = this.opts.banStore;
     if (store && now - this.banCheckedAt >= (this.opts.banStoreCacheMs ?? 5000)) {
       this.banCheckedAt = now;
-      const shared = await store.get();
+      // The shared store is an optimisation: when Redis is down, this process's own view still applies.
+      const shared = await store.get().catch(() => null);
       if (shared && shared > this.bannedUntil) this.bannedUntil = shared;
     }
     return now < this.bannedUntil ? this.bannedUntil : null;
@@ -120,7 +121,8 @@ export class WeightBudget {
   /** 418: every caller fails until `until`; shared with other processes when a store is set. */
   async ban(until: number): Promise<void> {
     this.bannedUntil = Math.max(this.bannedUntil, until);
-    await this.opts.banStore?.set(this.bannedUntil);
+    // Shared on a best-effort basis (see banned()); the local ban is already in force.
+    await this.opts.banStore?.set(this.bannedUntil).catch(() => undefined);
   }
 
   private roll(): void {

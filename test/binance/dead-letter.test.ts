@@ -16,7 +16,6 @@ import { UserDataStreamDaemon } from '../../src/binance/user-data/daemon.js';
 import { createAccount } from '../../src/db/repositories/accounts.js';
 import { demoCredentials } from '../../src/db/seed/demo-data.js';
 import { QueueFactory } from '../../src/queue/queues.js';
-import { connectRedis, closeRedis } from '../../src/redis/connection.js';
 import type { UserDataFrameJob } from '../../src/queue/user-data.js';
 import { advanceUntil, event, framesSent, harness, T0, userDataJobCount, userDataJobs, waitFor, type Harness } from './helpers.js';
 
@@ -87,10 +86,9 @@ describe('Redis restart', () => {
       h.sim.registerAccount({ ...c, label: id });
       ids.push(id);
     }
-    const beatRedis = await connectRedis({ url, prefix: ctx.prefix }, 'daemon');
-    beatRedis.on('error', () => undefined); // the heartbeat writer logs its own failures
-    daemon = new UserDataStreamDaemon({ deps: h.deps, queues: h.queues, shards: SHARDS, redis: beatRedis, prefix: ctx.prefix, hostname: 'test-host', deadLetterDir: path.join(ctx.env.STORAGE_PATH!, 'logs'), random: () => 0.5 });
-    running = daemon.run().finally(() => closeRedis(beatRedis));
+    // As in production: one fail-fast client (no offline queue) for the queues and the heartbeats.
+    daemon = new UserDataStreamDaemon({ deps: h.deps, queues: h.queues, shards: SHARDS, redis: h.producer, prefix: ctx.prefix, hostname: 'test-host', deadLetterDir: path.join(ctx.env.STORAGE_PATH!, 'logs'), random: () => 0.5 });
+    running = daemon.run();
     await advanceUntil(h.clock, () => h.sim.openSockets().length === 3, 'sockets open');
 
     // 1. Healthy: frames go straight to the queues.
@@ -110,6 +108,8 @@ describe('Redis restart', () => {
     expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(15);
     await h.clock.advance(5000); // a replay attempt while Redis is still down changes nothing
     await daemon.backlogTick();
+    await daemon.healthTick(); // heartbeats and alerts fail fast instead of hanging the daemon
+    expect(h.logs.records().some((r) => r.msg === 'could not write the heartbeat')).toBe(true);
     expect(daemon.sink.stats.replayed).toBe(0);
     await waitFor(async () => (await ctx.db('notifications').where({ canonical: 'binance_user_data_dead_letter' })).length === 1, 'dead-letter alert (sent in the background)');
 

@@ -20,11 +20,12 @@ export default class StreamBinancePrices extends BaseCommand {
   async run(): Promise<unknown> {
     const { flags } = await this.parse(StreamBinancePrices);
     const rt = this.runtime;
-    const [{ binanceDeps }, { MarkPriceDaemon }, { isFrozen }] = await Promise.all([import('../../binance/context.js'), import('../../binance/prices/daemon.js'), import('../../support/box-flags.js')]);
-    const deps = await binanceDeps(rt, { redisMode: 'daemon', component: 'stream-prices' });
+    const [{ binanceDeps, daemonRedis }, { MarkPriceDaemon }, { isFrozen }] = await Promise.all([import('../../binance/context.js'), import('../../binance/prices/daemon.js'), import('../../support/box-flags.js')]);
+    const redis = await daemonRedis(rt);
+    const deps = await binanceDeps(rt, { redis, component: 'stream-prices' });
     const daemon = new MarkPriceDaemon({
       deps,
-      redis: await rt.redis('daemon'),
+      redis,
       prefix: rt.config.redis.prefix,
       hostname: rt.config.hostname,
       isFrozen,

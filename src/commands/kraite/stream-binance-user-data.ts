@@ -23,22 +23,19 @@ export default class StreamBinanceUserData extends BaseCommand {
   async run(): Promise<unknown> {
     const { flags } = await this.parse(StreamBinanceUserData);
     const rt = this.runtime;
-    const [{ binanceDeps }, { UserDataStreamDaemon }, { RedisReplayLock }, { QueueFactory }, { connectRedis, closeRedis }, { storagePath }, { isFrozen }] = await Promise.all([
+    const [{ binanceDeps, daemonRedis }, { UserDataStreamDaemon }, { RedisReplayLock }, { QueueFactory }, { storagePath }, { isFrozen }] = await Promise.all([
       import('../../binance/context.js'),
       import('../../binance/user-data/daemon.js'),
       import('../../binance/user-data/replay-lock.js'),
       import('../../queue/queues.js'),
-      import('../../redis/connection.js'),
       import('../../support/paths.js'),
       import('../../support/box-flags.js'),
     ]);
-    const deps = await binanceDeps(rt, { redisMode: 'daemon', component: 'stream-user-data' });
-    const redis = await rt.redis('daemon');
-    // The producer fails fast while Redis is down (frames then go to the dead-letter file, not to memory).
-    const producer = await connectRedis(rt.config.redis, 'daemon', { enableOfflineQueue: false });
-    producer.on('error', (err) => rt.log.debug('producer connection error', { error: err.message }));
-    const queues = new QueueFactory({ prefix: rt.config.redis.prefix, connection: producer });
-    rt.onClose(() => closeRedis(producer));
+    // One fail-fast client for the queues, alerts, heartbeats and locks: while Redis is down, frames go to
+    // the dead-letter file instead of waiting in memory, and nothing else hangs.
+    const redis = await daemonRedis(rt);
+    const deps = await binanceDeps(rt, { redis, component: 'stream-user-data' });
+    const queues = new QueueFactory({ prefix: rt.config.redis.prefix, connection: redis });
     rt.onClose(() => queues.close());
     const daemon = new UserDataStreamDaemon({
       deps,
