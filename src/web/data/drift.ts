@@ -18,11 +18,13 @@
  * Prices match within 0.1 % (decimalsWithin), quantities exactly; order types and statuses are alias-matched.
  * Only drift, local-only and exchange-only count as "out of sync".
  */
+import { latestSnapshot } from '../../db/repositories/api-snapshots.js';
 import { compareDecimal, decimalsWithin, isDecimal } from '../../support/decimal.js';
-import { parseJson, toBool, toDate, toDecimalString } from '../../support/sql-values.js';
+import { toBool, toDate, toDecimalString } from '../../support/sql-values.js';
 import { ageSeconds } from './safe.js';
 import type { DataContext } from './context.js';
 
+/** Keys of the parsed snapshot parts (the table holds one `binance` row per snapshot; see latestSnapshots). */
 export const DRIFT_CANONICALS = { positions: 'account-positions', orders: 'account-open-orders', algo: 'account-algo-orders' } as const;
 export const DRIFT_SNAPSHOT_MAX_AGE_SECONDS = 15 * 60;
 export const PRICE_TOLERANCE = 0.001;
@@ -361,26 +363,17 @@ export function computeDrift(input: DriftInput): Pick<AccountDrift, 'snapshots' 
 // ---------------------------------------------------------------------------------------------------
 // Reading SQL
 
+/**
+ * The newest snapshot of each account, as `kraite:cron-snapshot-accounts` stores it (one `binance` row with
+ * {positions, open_orders}), split into the positions and open-orders inputs of computeDrift().
+ */
 async function latestSnapshots(ctx: DataContext, accountIds: number[]): Promise<Map<string, { takenAt: Date; payload: unknown }>> {
   const out = new Map<string, { takenAt: Date; payload: unknown }>();
-  if (!accountIds.length) return out;
-  const canonicals = Object.values(DRIFT_CANONICALS);
-  const latest = (await ctx.db('api_snapshots')
-    .select('account_id', 'canonical')
-    .max({ taken_at: 'taken_at' })
-    .whereIn('account_id', accountIds)
-    .whereIn('canonical', canonicals)
-    .groupBy('account_id', 'canonical')) as Array<{ account_id: unknown; canonical: string; taken_at: unknown }>;
-  for (const l of latest) {
-    const takenAt = toDate(l.taken_at);
-    if (!takenAt) continue;
-    const row = (await ctx.db('api_snapshots')
-      .where({ account_id: Number(l.account_id), canonical: l.canonical })
-      .where('taken_at', takenAt)
-      .orderBy('id', 'desc')
-      .first('payload')) as { payload: unknown } | undefined;
-    if (!row) continue;
-    out.set(`${Number(l.account_id)}:${l.canonical}`, { takenAt, payload: parseJson(row.payload) });
+  for (const id of accountIds) {
+    const snap = await latestSnapshot(ctx.db, id);
+    if (!snap) continue;
+    out.set(`${id}:${DRIFT_CANONICALS.positions}`, { takenAt: snap.takenAt, payload: snap.payload.positions ?? [] });
+    out.set(`${id}:${DRIFT_CANONICALS.orders}`, { takenAt: snap.takenAt, payload: snap.payload.open_orders ?? [] });
   }
   return out;
 }

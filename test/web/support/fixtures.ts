@@ -256,10 +256,7 @@ export async function seedDriftSnapshots(db: Knex, accountId: number, now: Date)
     }));
   open.push({ orderId: 999_999, clientOrderId: 'manual-web-order', symbol: p1.parsed_trading_pair, status: 'NEW', type: 'LIMIT', side: 'BUY', price: '1.2345', stopPrice: '0', origQty: '1', positionSide: 'BOTH', closePosition: false });
   const takenAt = new Date(now.getTime() - 30_000);
-  await db('api_snapshots').insert([
-    { account_id: accountId, canonical: 'account-positions', payload: JSON.stringify(risk), taken_at: takenAt },
-    { account_id: accountId, canonical: 'account-open-orders', payload: JSON.stringify(open), taken_at: takenAt },
-  ]);
+  await db('api_snapshots').insert({ account_id: accountId, canonical: 'binance', payload: JSON.stringify({ positions: risk, open_orders: open }), taken_at: takenAt });
   // the local rows must predate the snapshot by more than 60 s, or they read as unverified
   const old = new Date(now.getTime() - 3600_000);
   await db('positions').where({ account_id: accountId }).update({ created_at: old, updated_at: old });
