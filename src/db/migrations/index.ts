@@ -4,5 +4,6 @@
  */
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
+import { stepsTables } from './0200_steps_tables.js';
 
-export const migrations: Migration[] = [sharedTables];
+export const migrations: Migration[] = [sharedTables, stepsTables];
