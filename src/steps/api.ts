@@ -199,7 +199,7 @@ export class Steps {
     const moved = await moveStep(this.deps.db, this.tables, id, from, to, { now: this.deps.clock.now(), ...opts });
     if (moved) {
       const s = await this.find(id);
-      if (s) await this.wake([{ set: this.tables.set, group: s.group, due: s.state === 'pending' ? (s.dispatch_after ?? 0) : 0 }]);
+      if (s) await this.wake([{ set: this.tables.set, group: s.group, due: s.state === 'pending' ? (s.dispatch_after ?? 0) : 0, moved: true }]);
     }
     return moved;
   }

@@ -25,6 +25,7 @@ import { writeHeartbeat } from '../support/heartbeat.js';
 import type { Logger } from '../support/log.js';
 import { StepDispatcher, type TickResult } from './dispatcher.js';
 import { notifyStreamKey, parseNotifyEntries } from './notify.js';
+import { JobPusher } from './pusher.js';
 import { GROUPS, laneKey, STEP_PREFIXES, type Lane } from './tables.js';
 
 export const HEARTBEAT_DAEMON = 'dispatch-daemon';
@@ -83,6 +84,8 @@ export class DispatchDaemon {
   private lastId = '0-0';
   private readonly dirty = new Map<string, Set<string>>();
   private readonly retick = new Map<string, Set<string>>();
+  /** Lanes where a step changed state since their last tick (their cleanup phases run). */
+  private readonly moved = new Map<string, Set<string>>();
   private timers: Timer[] = [];
   private nextSweep = 0;
   private nextBeat = 0;
@@ -104,8 +107,9 @@ export class DispatchDaemon {
       sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5_000,
     };
+    const pusher = new JobPusher(deps.queues);
     for (const p of this.prefixes) {
-      this.dispatchers.set(p, new StepDispatcher({ db: deps.db, redis: deps.redis, redisPrefix: deps.config.redis.prefix, queues: deps.queues, clock: deps.clock, log: deps.log }, p, { maxPerTick: opts.maxPerTick, lockStaleMs: opts.lockStaleMs }));
+      this.dispatchers.set(p, new StepDispatcher({ db: deps.db, redis: deps.redis, redisPrefix: deps.config.redis.prefix, queues: deps.queues, clock: deps.clock, log: deps.log, pusher }, p, { maxPerTick: opts.maxPerTick, lockStaleMs: opts.lockStaleMs }));
       this.sets[stepSetName(p)] = { active: false, paused: false, last_tick_at: null };
     }
     this.startedAt = deps.clock.now();
@@ -174,7 +178,7 @@ export class DispatchDaemon {
     const pauses = await redis.mget(...keys);
     const allPaused = pauses[0] !== null;
 
-    const work: Array<{ prefix: string; lane: Lane }> = [];
+    const work: Array<{ prefix: string; lane: Lane; full: boolean; moved: boolean }> = [];
     let anyActive = false;
     for (let i = 0; i < this.prefixes.length; i++) {
       const prefix = this.prefixes[i]!;
@@ -183,8 +187,10 @@ export class DispatchDaemon {
       state.paused = allPaused || pauses[i + 1] !== null;
       const dirty = this.dirty.get(set);
       const again = this.retick.get(set);
+      const moved = this.moved.get(set);
       this.dirty.delete(set);
       this.retick.delete(set);
+      this.moved.delete(set);
       if (state.paused) continue;
       let active: Lane[] = [];
       try {
@@ -200,7 +206,7 @@ export class DispatchDaemon {
       for (const g of dirty ?? []) lanes.add(g);
       for (const g of again ?? []) lanes.add(g);
       if (sweep) for (const g of GROUPS) lanes.add(g);
-      for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key });
+      for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key, full: sweep, moved: moved?.has(key) ?? false });
     }
 
     const ticks = await this.runTicks(work);
@@ -226,13 +232,13 @@ export class DispatchDaemon {
     s.add(laneKey(lane));
   }
 
-  private async runTicks(work: Array<{ prefix: string; lane: Lane }>): Promise<TickResult[]> {
+  private async runTicks(work: Array<{ prefix: string; lane: Lane; full: boolean; moved: boolean }>): Promise<TickResult[]> {
     const out: TickResult[] = [];
     let next = 0;
     const worker = async () => {
       while (next < work.length && !this.stopping) {
         const w = work[next++]!;
-        out.push(await this.dispatchers.get(w.prefix)!.tick(w.lane));
+        out.push(await this.dispatchers.get(w.prefix)!.tick(w.lane, { full: w.full, moved: w.moved }));
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, work.length) }, worker));
@@ -276,10 +282,11 @@ export class DispatchDaemon {
   }
 
   /** Take wake-up signals (also used by tests that drive cycles by hand). */
-  absorb(signals: Array<{ set: string; group: string | null; due?: number }>): void {
+  absorb(signals: Array<{ set: string; group: string | null; due?: number; moved?: boolean }>): void {
     const now = this.deps.clock.now();
     for (const s of signals) {
       if (!(s.set in this.sets)) continue;
+      if (s.moved) this.mark(this.moved, s.set, s.group);
       if (s.due && s.due > now + 2) {
         if (this.timers.length < 10_000 && !this.timers.some((t) => t.set === s.set && t.group === s.group && t.at === s.due)) this.timers.push({ at: s.due, set: s.set, group: s.group });
       } else this.mark(this.dirty, s.set, s.group);

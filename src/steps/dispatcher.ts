@@ -27,8 +27,8 @@ import {
   findParentsToConclude,
   findParentToFail,
   findUnderSkippedParents,
-  parentStates,
   pendingInBlocks,
+  phaseTrigger,
   recordSlowTick,
   releaseLaneLock,
   tallyIndexes,
@@ -42,6 +42,7 @@ import type { Clock } from '../support/clock.js';
 import { errorMessage } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
 import { moveStep } from './machine.js';
+import { JobPusher } from './pusher.js';
 import { recordSaturation } from './saturation.js';
 import type { StepState } from './states.js';
 import { laneName, metricGroup, stepTables, type Lane, type StepTables } from './tables.js';
@@ -53,6 +54,13 @@ export const SLOW_TICK_MS = 5_000;
 export const HIGH_PRIORITY_LIMIT = 5_000;
 /** Claims and queue pushes are done in chunks of this size. */
 export const DISPATCH_CHUNK = 500;
+/**
+ * Cleanup phases are skipped while nothing in the lane reached a terminal state since the last tick that
+ * found them all idle (minus this margin, for clocks of other hosts that run behind).
+ */
+export const PHASE_SKEW_MS = 30_000;
+/** Without a full/moved hint, a lane checks for new terminal rows at most this often. */
+export const TRIGGER_INTERVAL_MS = 1_000;
 
 export const PHASES = ['skip-descendants', 'cascade-cancel', 'promote-resolvers', 'fail-parents', 'stop-parents', 'cancel-children', 'complete-parents'] as const;
 
@@ -79,6 +87,8 @@ export interface DispatcherDeps {
   queues: QueueFactory;
   clock: Clock;
   log: Logger;
+  /** Shared by the dispatchers of one process so concurrent ticks push together. */
+  pusher?: JobPusher;
 }
 
 export interface DispatcherOptions {
@@ -108,6 +118,8 @@ export interface TickResult {
   pendingAfter: number;
   /** More work is likely right now (phase work, a full pass, a truncated high pass). */
   more: boolean;
+  /** The cleanup phases were skipped (nothing could need them). */
+  phasesSkipped: boolean;
   durationMs: number;
   error?: string;
 }
@@ -117,6 +129,13 @@ export class StepDispatcher {
   private readonly maxPerTick: number;
   private readonly lockStaleMs: number;
   private readonly slowTickMs: number;
+  private readonly pusher: JobPusher;
+  /** Per lane: start of the last tick whose cleanup phases all found nothing. */
+  private readonly cleanSince = new Map<string, number>();
+  /** Per lane: when phaseTrigger last said "nothing to do". */
+  private readonly checkedAt = new Map<string, number>();
+  /** Per lane: the last COUNT of due pending rows after a capped pass. */
+  private readonly counted = new Map<string, { at: number; n: number; dispatchedSince: number }>();
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -127,13 +146,20 @@ export class StepDispatcher {
     this.maxPerTick = opts.maxPerTick ?? DEFAULT_MAX_PER_TICK;
     this.lockStaleMs = opts.lockStaleMs ?? LOCK_STALE_MS;
     this.slowTickMs = opts.slowTickMs ?? SLOW_TICK_MS;
+    this.pusher = deps.pusher ?? new JobPusher(deps.queues);
   }
 
-  /** One tick of one lane. Never throws: errors are logged and returned in `error`. */
-  async tick(l: Lane): Promise<TickResult> {
+  /**
+   * One tick of one lane. Never throws: errors are logged and returned in `error`. The cleanup phases run
+   *  - always with `full` (the daemon's periodic sweep) or `moved` (a step of the lane changed state), and
+   *    on the first tick of a lane by this dispatcher;
+   *  - otherwise when a row of the lane reached a terminal state since the phases last found nothing
+   *    (phaseTrigger, asked at most once per TRIGGER_INTERVAL_MS).
+   */
+  async tick(l: Lane, opts: { full?: boolean; moved?: boolean } = {}): Promise<TickResult> {
     const { db, redis, redisPrefix, clock, log } = this.deps;
     const started = clock.now();
-    const r: TickResult = { set: this.tables.set, lane: l, tickId: null, acquired: false, progress: 0, phase: null, changed: 0, highDispatched: 0, dispatched: 0, capped: false, pendingAfter: 0, more: false, durationMs: 0 };
+    const r: TickResult = { set: this.tables.set, lane: l, tickId: null, acquired: false, progress: 0, phase: null, changed: 0, highDispatched: 0, dispatched: 0, capped: false, pendingAfter: 0, more: false, phasesSkipped: false, durationMs: 0 };
     let tickId: number;
     try {
       tickId = await redis.incr(`${redisPrefix}:steps:${this.tables.set}:tick_seq`);
@@ -151,31 +177,49 @@ export class StepDispatcher {
       return r;
     }
     try {
-      const high = await dueCandidates(db, this.tables, l, clock.now(), true, HIGH_PRIORITY_LIMIT);
+      const max = this.maxPerTick;
+      // One statement fetches both passes; one row past the cap tells whether work is left.
+      const { high, normal: fetched } = await dueCandidates(db, this.tables, l, clock.now(), HIGH_PRIORITY_LIMIT, max > 0 ? max + 1 : 0);
       if (high.length) r.highDispatched = await this.dispatch(high, tickId);
       if (high.length >= HIGH_PRIORITY_LIMIT) r.more = true;
 
-      for (let phase = 0; phase < PHASES.length; phase++) {
-        r.progress = phase;
-        const moved = await this.runPhase(phase, l);
-        if (moved > 0) {
-          r.phase = PHASES[phase]!;
-          r.changed = moved;
-          r.more = true;
-          return r;
+      const key = laneName(l);
+      const clean = this.cleanSince.get(key);
+      let needed = true;
+      if (!opts.full && !opts.moved && clean !== undefined) {
+        if (started - Math.max(clean, this.checkedAt.get(key) ?? 0) < TRIGGER_INTERVAL_MS) needed = false;
+        else {
+          needed = await phaseTrigger(db, this.tables, l, clean - PHASE_SKEW_MS);
+          if (!needed) this.checkedAt.set(key, started);
         }
+      }
+      if (needed) {
+        for (let phase = 0; phase < PHASES.length; phase++) {
+          r.progress = phase;
+          const moved = await this.runPhase(phase, l);
+          if (moved > 0) {
+            r.phase = PHASES[phase]!;
+            r.changed = moved;
+            r.more = true;
+            this.cleanSince.delete(key);
+            return r;
+          }
+        }
+        this.cleanSince.set(key, started);
+      } else {
+        r.phasesSkipped = true;
       }
 
       r.progress = 7;
       const now = clock.now();
-      const normal = await dueCandidates(db, this.tables, l, now, false, this.maxPerTick);
-      const result = normal.length ? await this.dispatchCounting(normal, tickId) : { dispatchable: 0, dispatched: 0 };
+      const page = max > 0 ? fetched.slice(0, max) : fetched;
+      const result = page.length ? await this.dispatchCounting(page, tickId) : { dispatchable: 0, dispatched: 0 };
       r.dispatched = result.dispatched;
-      r.capped = this.maxPerTick > 0 && normal.length >= this.maxPerTick;
-      if (r.capped) r.pendingAfter = await countDuePending(db, this.tables, l, clock.now());
+      r.capped = max > 0 && page.length >= max;
+      if (r.capped && fetched.length > max) r.pendingAfter = await this.pendingAfter(l, now);
       if (r.pendingAfter > 0 && result.dispatchable > 0) r.more = true;
       try {
-        await recordSaturation(redis, redisPrefix, this.prefix, metricGroup(this.prefix, l), now, { dispatched: result.dispatchable, capped: this.maxPerTick > 0 && result.dispatchable >= this.maxPerTick, pendingAfter: r.pendingAfter });
+        await recordSaturation(redis, redisPrefix, this.prefix, metricGroup(this.prefix, l), now, { dispatched: result.dispatchable, capped: max > 0 && result.dispatchable >= max, pendingAfter: r.pendingAfter });
       } catch (err) {
         // Metrics must never cost a dispatch; the miss is logged.
         log.warn('saturation counters not written', { set: r.set, group: laneName(l), error: errorMessage(err) });
@@ -189,6 +233,22 @@ export class StepDispatcher {
     } finally {
       await this.finish(r, l, tickId, started);
     }
+  }
+
+  /**
+   * Due pending rows left after a capped pass (known to be ≥ 1). Counted at most once a second per lane —
+   * on a deep backlog the COUNT costs more than the tick — and estimated in between from the last count.
+   */
+  private async pendingAfter(l: Lane, now: number): Promise<number> {
+    const key = laneName(l);
+    const last = this.counted.get(key);
+    if (last && now - last.at < 1000) {
+      last.dispatchedSince += this.maxPerTick;
+      return Math.max(1, last.n - last.dispatchedSince);
+    }
+    const n = await countDuePending(this.deps.db, this.tables, l, this.deps.clock.now());
+    this.counted.set(key, { at: now, n, dispatchedSince: 0 });
+    return Math.max(1, n);
   }
 
   private async finish(r: TickResult, l: Lane, tickId: number, started: number): Promise<void> {
@@ -338,8 +398,6 @@ export class StepDispatcher {
   /** Reference §2.4: which candidates may run now. */
   async dispatchable(cands: Candidate[]): Promise<Candidate[]> {
     const { db } = this.deps;
-    const blocks = [...new Set(cands.map((c) => c.block_uuid))];
-    const parents = await parentStates(db, this.tables, blocks);
     const needPrev = cands.filter((c) => c.index !== null && c.index > 1);
     const defaultBlocks = [...new Set(needPrev.filter((c) => c.type !== 'resolve-exception').map((c) => c.block_uuid))];
     const withResolver = defaultBlocks.length ? await blocksWithPendingResolver(db, this.tables, defaultBlocks) : new Set<string>();
@@ -353,8 +411,8 @@ export class StepDispatcher {
     };
     return cands.filter((c) => {
       if (c.type === 'resolve-exception') return prevOk(c, 'resolve-exception');
-      const ps = parents.get(c.block_uuid);
-      if (ps !== undefined) {
+      const ps = c.parent_state;
+      if (ps !== null) {
         if (c.index === null) return ps === 'running';
         if (ps !== 'running' && ps !== 'completed') return false;
       }
@@ -364,7 +422,7 @@ export class StepDispatcher {
 
   /** Push claimed steps to their queues (one addBulk per queue). A push failure puts them back to pending. */
   private async push(claimed: Candidate[]): Promise<number> {
-    const { db, queues, clock, log } = this.deps;
+    const { db, clock, log } = this.deps;
     if (claimed.length === 0) return 0;
     const noClass = claimed.filter((c) => !c.class);
     if (noClass.length) {
@@ -375,8 +433,8 @@ export class StepDispatcher {
     let pushed = 0;
     for (const [name, list] of byQueue) {
       try {
-        const q = await queues.queue(name);
-        await q.addBulk(
+        await this.pusher.push(
+          name,
           list.map((c) => ({
             name: c.class!,
             data: { stepId: c.id, prefix: this.prefix, retries: c.retries } satisfies StepJobData,

@@ -81,7 +81,7 @@ export async function retryStep(steps: Steps, db: Knex, clock: Clock, id: number
     default:
       throw new UserError(`Step ${id} is a dormant resolver (${s.state}); it runs when its block fails`);
   }
-  await steps.wake([{ set: t.set, group: s.group }]);
+  await steps.wake([{ set: t.set, group: s.group, moved: true }]);
   return res;
 }
 
@@ -92,6 +92,6 @@ export async function cancelStep(steps: Steps, db: Knex, clock: Clock, id: numbe
   if (s.state === 'running') throw new UserError(`Step ${id} is running and cannot be cancelled (the state machine has no running → cancelled); it will finish or fail`);
   if (s.state !== 'pending' && s.state !== 'dispatched' && s.state !== 'not-runnable') throw new UserError(`Step ${id} is already ${s.state}`);
   if (!(await transitionStep(db, t, id, s.state, 'cancelled', { now: clock.now(), set: { error_message: 'Cancelled by an operator' } }))) throw new UserError(`Step ${id} changed state meanwhile; try again`);
-  await steps.wake([{ set: t.set, group: s.group }]);
+  await steps.wake([{ set: t.set, group: s.group, moved: true }]);
   return { id, action: 'cancel', from: s.state, to: 'cancelled', revived: [] };
 }

@@ -129,7 +129,7 @@ async function recoverDispatched(deps: RecoverDeps, t: StepTables, thresholdS: n
         if (s.priority !== 'high') report.dispatched.promoted++;
       }
     }
-    wake.push({ set: t.set, group: s.group });
+    wake.push({ set: t.set, group: s.group, moved: true });
   }
   const context = { set: t.set, count: stale.length, already_promoted: alreadyPromoted, requeued: report.dispatched.requeued, failed: report.dispatched.failed, oldest_step: oldest?.id, oldest_queue: oldest?.queue, hostname: deps.hostname };
   if (stillStuck) {
@@ -187,7 +187,7 @@ async function recoverRunning(deps: RecoverDeps, t: StepTables, report: RecoverR
       report.running.requeued++;
       recovered.push(r.id);
     }
-    wake.push({ set: t.set, group: r.group });
+    wake.push({ set: t.set, group: r.group, moved: true });
   }
   if (recovered.length) {
     await alert(deps, report, {

@@ -297,7 +297,7 @@ class StepRun {
   }
 
   private async wake(due: number): Promise<void> {
-    await notifyDispatcher(this.w.redis, this.w.redisPrefix, [{ set: this.tables.set, group: this.step.group, due }], this.log);
+    await notifyDispatcher(this.w.redis, this.w.redisPrefix, [{ set: this.tables.set, group: this.step.group, due, moved: true }], this.log);
   }
 }
 

@@ -239,33 +239,53 @@ export interface Candidate {
   retries: number;
   is_throttled: boolean;
   priority: string | null;
+  /** State of the block's parent (the row whose child_block_uuid is this block), null for a root block. */
+  parent_state: StepState | null;
 }
 
 /**
- * Due pending rows of a lane, oldest first: priority='high' rows, or the others (priority IS NULL), which
- * lets the (state, group, priority, id) index return them in id order without a sort.
+ * Due pending rows of a lane, oldest first, each with its parent's state, in ONE statement:
+ * up to `highLimit` rows with priority='high', then up to `limit` rows with priority NULL. Each half is an
+ * id-ordered range of the (state, group, priority, id) index (no sort), and the parent comes from the
+ * (child_block_uuid, state) index. 0 = no limit.
  */
-export async function dueCandidates(db: Db, t: StepTables, l: Lane, now: number, high: boolean, limit: number): Promise<Candidate[]> {
-  const q = db(t.steps)
-    .where('state', 'pending')
-    .andWhere((w) => w.whereNull('dispatch_after').orWhere('dispatch_after', '<=', new Date(now)))
-    .orderBy('id')
-    .select('id', 'block_uuid', 'index', 'type', 'class', 'queue', 'retries', 'is_throttled', 'priority');
-  if (high) q.where('priority', 'high');
-  else q.whereNull('priority');
-  if (limit > 0) q.limit(limit);
-  const rows: Array<Record<string, unknown>> = await lane(q, l);
-  return rows.map((r) => ({
-    id: Number(r.id),
-    block_uuid: String(r.block_uuid),
-    index: r.index === null || r.index === undefined ? null : Number(r.index),
-    type: String(r.type),
-    class: (r.class as string | null) ?? null,
-    queue: String(r.queue ?? 'default'),
-    retries: Number(r.retries ?? 0),
-    is_throttled: r.is_throttled === true || r.is_throttled === 1 || r.is_throttled === '1',
-    priority: (r.priority as string | null) ?? null,
-  }));
+export async function dueCandidates(db: Db, t: StepTables, l: Lane, now: number, highLimit: number, limit: number): Promise<{ high: Candidate[]; normal: Candidate[] }> {
+  const half = (high: boolean, n: number) => {
+    const q = db({ c: t.steps })
+      .leftJoin({ p: t.steps }, 'p.child_block_uuid', 'c.block_uuid')
+      .where('c.state', 'pending')
+      .andWhere((w) => w.whereNull('c.dispatch_after').orWhere('c.dispatch_after', '<=', new Date(now)))
+      .orderBy('c.id')
+      .select('c.id', 'c.block_uuid', 'c.index', 'c.type', 'c.class', 'c.queue', 'c.retries', 'c.is_throttled', 'c.priority', { parent_state: 'p.state' });
+    if (high) q.where('c.priority', 'high');
+    else q.whereNull('c.priority');
+    if (n > 0) q.limit(n);
+    return lane(q, l, 'c.group');
+  };
+  const rows: Array<Record<string, unknown>> = await db
+    .select('*')
+    .from(half(true, highLimit).as('h'))
+    .unionAll((u) => u.select('*').from(half(false, limit).as('n')));
+  const out = { high: [] as Candidate[], normal: [] as Candidate[] };
+  for (const r of rows) {
+    const c: Candidate = {
+      id: Number(r.id),
+      block_uuid: String(r.block_uuid),
+      index: r.index === null || r.index === undefined ? null : Number(r.index),
+      type: String(r.type),
+      class: (r.class as string | null) ?? null,
+      queue: String(r.queue ?? 'default'),
+      retries: Number(r.retries ?? 0),
+      is_throttled: r.is_throttled === true || r.is_throttled === 1 || r.is_throttled === '1',
+      priority: (r.priority as string | null) ?? null,
+      parent_state: (r.parent_state as StepState | null) ?? null,
+    };
+    (c.priority === 'high' ? out.high : out.normal).push(c);
+  }
+  // UNION ALL keeps each half's order on all three databases in practice; sort to be certain.
+  out.high.sort((a, b) => a.id - b.id);
+  out.normal.sort((a, b) => a.id - b.id);
+  return out;
 }
 
 export async function countDuePending(db: Db, t: StepTables, l: Lane, now: number): Promise<number> {
@@ -275,16 +295,6 @@ export async function countDuePending(db: Db, t: StepTables, l: Lane, now: numbe
     .count({ n: '*' });
   const rows: Array<{ n: number | string }> = await lane(q, l);
   return Number(rows[0]?.n ?? 0);
-}
-
-/** States of the parents of some blocks: child block uuid → parent state. */
-export async function parentStates(db: Db, t: StepTables, blocks: string[]): Promise<Map<string, StepState>> {
-  const out = new Map<string, StepState>();
-  for (let i = 0; i < blocks.length; i += 500) {
-    const rows: Array<{ child_block_uuid: string; state: StepState }> = await db(t.steps).whereIn('child_block_uuid', blocks.slice(i, i + 500)).select('child_block_uuid', 'state');
-    for (const r of rows) out.set(r.child_block_uuid, r.state);
-  }
-  return out;
 }
 
 /** Blocks (of the given ones) that have a pending resolve-exception row. */
@@ -325,4 +335,20 @@ export async function tallyIndexes(db: Db, t: StepTables, pairs: Array<[string, 
     }
   }
   return out;
+}
+
+/**
+ * Could a cleanup phase have work in this lane? Every phase is triggered by a row that reached a terminal
+ * state (or, for phase 6, by a parent awaiting its children), so: a terminal row updated since `since`, or
+ * an awaiting parent. Both probes are indexed ((state, updated_at) and (state, group, …)).
+ */
+export async function phaseTrigger(db: Db, t: StepTables, l: Lane, since: number): Promise<boolean> {
+  const q = db(t.steps)
+    .where((w) =>
+      w
+        .where((a) => a.whereIn('state', ['completed', 'skipped', 'failed', 'stopped', 'cancelled']).andWhere('updated_at', '>=', new Date(since)))
+        .orWhere((b) => b.where('state', 'running').andWhere('execution_mode', 'awaiting-children')),
+    )
+    .first('id');
+  return !!(await lane(q, l));
 }

@@ -5,7 +5,7 @@
  * number of times. Migration 0200 installs the default set and the trading_ set through the same function.
  */
 import type { Knex } from 'knex';
-import { jsonCol, timestampCol, timestampsCols } from '../schema.js';
+import { clientOf, jsonCol, timestampCol, timestampsCols } from '../schema.js';
 import { STATES } from '../../steps/states.js';
 import { GROUPS, SATURATION_TABLE, stepTables } from '../../steps/tables.js';
 
@@ -102,24 +102,31 @@ export async function installStepTables(db: Knex, prefix: string, now: Date = ne
   const p = prefix; // index names carry the prefix so two sets never collide
   const created: string[] = [];
   const existing: string[] = [];
+  // Partial indexes where the database has them: rows that can never match a lookup stay out of the index,
+  // which matters on PostgreSQL, where every index gets a new entry on every update of a row.
+  const client = clientOf(db);
+  const partial = !client.includes('mysql');
+  const pg = client === 'pg';
+  const notNull = (col: string) => (partial ? { predicate: db.whereNotNull(col) } : {});
 
   if (await db.schema.hasTable(t.steps)) existing.push(t.steps);
   else {
     await db.schema.createTable(t.steps, (tb) => {
       stepColumns(tb, false);
+      // Every index is paid on every claim (PostgreSQL rewrites all index entries of an updated row), so the
+      // set is what the dispatcher, recovery, retention and the admin UI query — see docs/dispatcher.md.
       tb.index(['block_uuid', 'state', 'type'], `${p}steps_block_state_type_idx`);
       tb.index(['block_uuid', 'index', 'type', 'state'], `${p}steps_block_index_type_state_idx`);
-      tb.index(['child_block_uuid', 'state'], `${p}steps_child_state_idx`);
-      tb.index(['state', 'child_block_uuid'], `${p}steps_state_child_idx`);
+      tb.index(['child_block_uuid', 'state'], `${p}steps_child_state_idx`, notNull('child_block_uuid'));
       tb.index(['state', 'group', 'dispatch_after', 'type'], `${p}steps_state_group_dispatch_type_idx`);
-      tb.index(['state', 'group', 'priority', 'id'], `${p}steps_state_group_priority_id_idx`);
-      tb.index(['created_at', 'id'], `${p}steps_created_id_idx`);
-      tb.index(['relatable_type', 'relatable_id', 'state', 'index'], `${p}steps_rel_state_index_idx`);
+      // The candidate scan reads pending rows only; on PostgreSQL the index holds nothing else (SQLite would
+      // not use a partial index for a bound "state = ?").
+      tb.index(['state', 'group', 'priority', 'id'], `${p}steps_state_group_priority_id_idx`, pg ? { predicate: db.whereRaw("state = 'pending'") } : {});
+      tb.index(['relatable_type', 'relatable_id', 'state', 'index'], `${p}steps_rel_state_index_idx`, notNull('relatable_type'));
       tb.index(['workflow_id', 'canonical'], `${p}steps_workflow_canonical_idx`);
-      tb.index(['tick_id'], `${p}steps_tick_idx`);
       tb.index(['class', 'state', 'is_throttled'], `${p}steps_class_state_throttled_idx`);
       tb.index(['state', 'updated_at'], `${p}steps_state_updated_idx`);
-      tb.unique(['dedupe_key'], { indexName: `${p}steps_dedupe_key_unique` });
+      tb.unique(['dedupe_key'], { indexName: `${p}steps_dedupe_key_unique`, ...notNull('dedupe_key') });
     });
     created.push(t.steps);
   }
