@@ -88,6 +88,8 @@ export class DispatchDaemon {
   private readonly moved = new Map<string, Set<string>>();
   private timers: Timer[] = [];
   private nextSweep = 0;
+  /** When the activity gate next runs (and active lanes are ticked): --sleep apart while work is active, --idle-sleep otherwise. */
+  private nextPoll = 0;
   private nextBeat = 0;
   private readonly startedAt: number;
   private readonly sets: Record<string, SetState> = {};
@@ -172,6 +174,9 @@ export class DispatchDaemon {
     }
     const sweep = now >= this.nextSweep;
     if (sweep) this.nextSweep = now + this.opts.sweepIntervalMs;
+    // The activity gate (one DISTINCT query per set) and the ticks of every active lane run on the cadence;
+    // in between, a cycle ticks only the lanes that were woken, fell due or asked to go again.
+    const poll = now >= this.nextPoll;
 
     const rp = config.redis.prefix;
     const keys = [dispatchPauseKey(rp, null), ...this.prefixes.map((p) => dispatchPauseKey(rp, p))];
@@ -192,21 +197,27 @@ export class DispatchDaemon {
       this.retick.delete(set);
       this.moved.delete(set);
       if (state.paused) continue;
-      let active: Lane[] = [];
-      try {
-        active = await activeLanes(db, this.dispatchers.get(prefix)!.tables);
-      } catch (err) {
-        // This set's gate failed (e.g. its tables are missing): skip it, keep the other set going.
-        log.error('activity gate failed', { set, error: errorMessage(err) });
-        continue;
+      const lanes = new Set<string>();
+      if (poll) {
+        try {
+          const active = await activeLanes(db, this.dispatchers.get(prefix)!.tables);
+          state.active = active.length > 0;
+          for (const l of active) lanes.add(laneKey(l));
+        } catch (err) {
+          // This set's gate failed (e.g. its tables are missing): skip it, keep the other set going.
+          log.error('activity gate failed', { set, error: errorMessage(err) });
+          continue;
+        }
       }
-      state.active = active.length > 0;
       anyActive ||= state.active;
-      const lanes = new Set<string>(active.map(laneKey));
       for (const g of dirty ?? []) lanes.add(g);
       for (const g of again ?? []) lanes.add(g);
+      for (const g of moved ?? []) lanes.add(g);
       if (sweep) for (const g of GROUPS) lanes.add(g);
       for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key, full: sweep, moved: moved?.has(key) ?? false });
+    }
+    if (poll) {
+      this.nextPoll = now + (anyActive ? this.opts.sleepMs : this.opts.idleSleepMs);
     }
 
     const ticks = await this.runTicks(work);
@@ -245,12 +256,14 @@ export class DispatchDaemon {
     return out;
   }
 
-  /** How long to wait before the next cycle. */
+  /** How long to wait before the next cycle (a wake-up signal ends the wait early). */
   waitMs(r: CycleResult): number {
     if (this.retick.size > 0) return 0;
     const now = this.deps.clock.now();
-    let ms = r.gated || !r.anyActive ? this.opts.idleSleepMs : this.opts.sleepMs;
-    if (!r.gated) {
+    let ms: number;
+    if (r.gated) ms = this.opts.idleSleepMs;
+    else {
+      ms = this.nextPoll - now;
       for (const t of this.timers) ms = Math.min(ms, t.at - now);
       ms = Math.min(ms, this.nextSweep - now);
     }

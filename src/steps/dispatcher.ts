@@ -28,7 +28,7 @@ import {
   findParentToFail,
   findUnderSkippedParents,
   pendingInBlocks,
-  phaseTrigger,
+  phaseSignals,
   recordSlowTick,
   releaseLaneLock,
   tallyIndexes,
@@ -183,32 +183,22 @@ export class StepDispatcher {
       if (high.length) r.highDispatched = await this.dispatch(high, tickId);
       if (high.length >= HIGH_PRIORITY_LIMIT) r.more = true;
 
-      const key = laneName(l);
-      const clean = this.cleanSince.get(key);
-      let needed = true;
-      if (!opts.full && !opts.moved && clean !== undefined) {
-        if (started - Math.max(clean, this.checkedAt.get(key) ?? 0) < TRIGGER_INTERVAL_MS) needed = false;
-        else {
-          needed = await phaseTrigger(db, this.tables, l, clean - PHASE_SKEW_MS);
-          if (!needed) this.checkedAt.set(key, started);
+      const phases = await this.phasesToRun(l, started, opts);
+      let moved = false;
+      for (const phase of phases) {
+        r.progress = phase;
+        const n = await this.runPhase(phase, l);
+        if (n > 0) {
+          r.phase = PHASES[phase]!;
+          r.changed = n;
+          r.more = true;
+          moved = true;
+          this.cleanSince.delete(laneName(l));
+          return r;
         }
       }
-      if (needed) {
-        for (let phase = 0; phase < PHASES.length; phase++) {
-          r.progress = phase;
-          const moved = await this.runPhase(phase, l);
-          if (moved > 0) {
-            r.phase = PHASES[phase]!;
-            r.changed = moved;
-            r.more = true;
-            this.cleanSince.delete(key);
-            return r;
-          }
-        }
-        this.cleanSince.set(key, started);
-      } else {
-        r.phasesSkipped = true;
-      }
+      r.phasesSkipped = phases.length < PHASES.length;
+      if (!moved && phases.length > 0) this.cleanSince.set(laneName(l), started);
 
       r.progress = 7;
       const now = clock.now();
@@ -233,6 +223,27 @@ export class StepDispatcher {
     } finally {
       await this.finish(r, l, tickId, started);
     }
+  }
+
+  /**
+   * Which cleanup phases this tick runs. All of them on `full` (the daemon's periodic sweep) and on the
+   * lane's first tick by this dispatcher. Otherwise only the phases something could have given work since
+   * they last ran clean (minus PHASE_SKEW_MS): skipped rows → 0; failed, stopped or cancelled rows → 1, 2, 5;
+   * a running parent → 3, 4, 6. Without a `moved` hint the lane is checked at most once per
+   * TRIGGER_INTERVAL_MS.
+   */
+  private async phasesToRun(l: Lane, started: number, opts: { full?: boolean; moved?: boolean }): Promise<number[]> {
+    const key = laneName(l);
+    const clean = this.cleanSince.get(key);
+    if (opts.full || clean === undefined) return [0, 1, 2, 3, 4, 5, 6];
+    if (!opts.moved && started - Math.max(clean, this.checkedAt.get(key) ?? 0) < TRIGGER_INTERVAL_MS) return [];
+    const sig = await phaseSignals(this.deps.db, this.tables, l, clean - PHASE_SKEW_MS);
+    const set = new Set<number>();
+    if (sig.recent.has('skipped')) set.add(0);
+    if (sig.recent.has('failed') || sig.recent.has('stopped') || sig.recent.has('cancelled')) [1, 2, 5].forEach((p) => set.add(p));
+    if (sig.runningParents) [3, 4, 6].forEach((p) => set.add(p));
+    if (set.size === 0) this.checkedAt.set(key, started);
+    return [...set].sort((a, b) => a - b);
   }
 
   /**

@@ -15,7 +15,7 @@
  */
 import type { Job } from 'bullmq';
 import { findStep } from '../db/steps/repository.js';
-import { markAwaitingChildren, type TransitionOptions } from '../db/steps/transitions.js';
+import { markAwaitingChildren, transitionStep, type TransitionOptions } from '../db/steps/transitions.js';
 import { summariseTree } from '../db/steps/tree.js';
 import type { WorkerContext } from '../queue/processors.js';
 import { normaliseStepPrefix } from '../support/box-flags.js';
@@ -223,7 +223,8 @@ class StepRun {
         return { stepId: id, outcome: 'awaiting-children' };
       }
     }
-    const moved = await this.move('running', 'completed', { set: { ...set, execution_mode: null } });
+    // The parent guard was just checked above (or there is no child block), so the plain transition.
+    const moved = await transitionStep(this.w.db, this.tables, id, 'running', 'completed', { now: this.now(), set: { ...set, execution_mode: null } });
     await this.wake(0);
     return { stepId: id, outcome: moved ? 'completed' : 'dropped', reason: moved ? undefined : 'state changed while running' };
   }

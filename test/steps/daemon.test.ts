@@ -29,6 +29,12 @@ function daemon(env: Record<string, string> = {}, opts = {}) {
   return new DispatchDaemon({ config, db: ctx.db, redis: kit.redis, queues: kit.queues, clock: kit.clock, log: kit.log }, { concurrency: 3, ...opts });
 }
 
+/** The next cycle once the activity poll is due again (cycles in between tick only woken lanes). */
+async function next(d: DispatchDaemon) {
+  await kit.clock.advance(1000);
+  return d.cycle();
+}
+
 const stateOf = async (id: number, table = t.steps) => (await ctx.db(table).where('id', id).first()).state as string;
 
 describe('dispatch daemon cycle', () => {
@@ -61,25 +67,26 @@ describe('dispatch daemon cycle', () => {
     const trd = await kit.steps('trading_').createBlock([{ class: 'noop' }]);
     await pauseDispatch(kit.redis, ctx.prefix, 'trading_', 'test', 60);
     try {
-      await d.cycle();
+      await next(d);
       expect(await stateOf(def.ids[0]!)).toBe('dispatched');
       expect(await stateOf(trd.ids[0]!, tt.steps)).toBe('pending');
       await pauseDispatch(kit.redis, ctx.prefix, null, 'all', 60);
       const more = await kit.steps().createBlock([{ class: 'noop' }]);
-      await d.cycle();
+      await next(d);
       expect(await stateOf(more.ids[0]!)).toBe('pending');
     } finally {
       await resumeDispatch(kit.redis, ctx.prefix, null);
       await resumeDispatch(kit.redis, ctx.prefix, 'trading_');
     }
-    await d.cycle();
+    await next(d);
     expect(await stateOf(trd.ids[0]!, tt.steps)).toBe('dispatched');
   });
 
   it('ticks only lanes with active work (plus the periodic sweep)', async () => {
     const d = daemon();
     await d.cycle(); // first cycle: the sweep ticks every lane
-    const quiet = await d.cycle();
+    expect((await d.cycle()).ticks).toEqual([]); // nothing woke it and the poll is not due yet
+    const quiet = await next(d);
     // nothing active in either set (earlier steps are dispatched: active) → only those lanes
     const lanes = new Set(quiet.ticks.map((x) => `${x.set}:${x.lane}`));
     const active = await ctx.db(t.steps).whereIn('state', ['pending', 'dispatched', 'running']).distinct('group');
@@ -95,13 +102,13 @@ describe('dispatch daemon cycle', () => {
     const bad = await kit.steps().createBlock([{ class: 'noop' }], { group: 'beta' });
     await ctx.db(t.steps).where('id', bad.ids[0]!).update({ queue: 'bad:queue' }); // BullMQ refuses ':' in queue names
     const good = await kit.steps().createBlock([{ class: 'noop' }], { group: 'gamma' });
-    const r = await d.cycle();
+    const r = await next(d);
     const beta = r.ticks.find((x) => x.set === 'default' && x.lane === 'beta');
     expect(beta?.error).toBeTruthy();
     expect(await stateOf(good.ids[0]!)).toBe('dispatched');
     expect(await stateOf(bad.ids[0]!)).toBe('pending'); // returned to pending by the failed push
     await ctx.db(t.steps).where('id', bad.ids[0]!).update({ queue: 'default' });
-    await d.cycle();
+    await next(d);
     expect(await stateOf(bad.ids[0]!)).toBe('dispatched');
     // every lock was released
     expect((await ctx.db(t.dispatcher).where('can_dispatch', false)).length).toBe(0);
@@ -131,7 +138,7 @@ describe('dispatch daemon cycle', () => {
     const d = daemon({}, { maxPerTick: 2 });
     await d.cycle();
     await kit.steps().createBlocks(Array.from({ length: 5 }, () => ({ steps: [{ class: 'noop' }], options: { group: 'epsilon' } })));
-    const r = await d.cycle();
+    const r = await next(d);
     expect(r.ticks.find((x) => x.lane === 'epsilon')?.more).toBe(true);
     expect(d.waitMs(r)).toBe(0);
   });

@@ -4,6 +4,8 @@ import { stepKit, type StepKit } from './helpers.js';
 import { IllegalTransitionError, STATES, TRANSITIONS, canTransition, type StepState } from '../../src/steps/states.js';
 import { moveStep, TransitionGuardError } from '../../src/steps/machine.js';
 import { stepTables } from '../../src/steps/tables.js';
+import { claimSteps } from '../../src/db/steps/transitions.js';
+import { createDb } from '../../src/db/connection.js';
 
 let ctx: TestContext;
 let kit: StepKit;
@@ -98,6 +100,23 @@ describe('step state machine', () => {
     id = await stepIn('not-runnable');
     await moveStep(ctx.db, t, id, 'not-runnable', 'cancelled', { now: at });
     expect((await kit.row(id)).completed_at).toBe(at);
+  });
+
+  it('two connections claiming the same steps at once win disjoint sets that cover them all', async () => {
+    const other = await createDb(ctx.config.database, { poolMax: 2 });
+    try {
+      const blocks = await kit.steps().createBlocks(Array.from({ length: 300 }, () => ({ steps: [{ class: 'noop' }], options: { group: 'claimtest' } })));
+      const ids = blocks.flatMap((b) => b.ids);
+      const [a, b] = await Promise.all([claimSteps(ctx.db, t, ids, 900_001, now()), claimSteps(other, t, [...ids].reverse(), 900_002, now())]);
+      expect(a.length + b.length).toBe(ids.length);
+      expect(a.filter((id) => b.includes(id))).toEqual([]);
+      const rows = await ctx.db(t.steps).whereIn('id', ids).select('id', 'tick_id', 'state');
+      expect(rows.every((r: { state: string }) => r.state === 'dispatched')).toBe(true);
+      const byTick = new Map(rows.map((r: { id: number; tick_id: number }) => [Number(r.id), Number(r.tick_id)]));
+      expect(a.every((id) => byTick.get(id) === 900_001) && b.every((id) => byTick.get(id) === 900_002)).toBe(true);
+    } finally {
+      await other.destroy();
+    }
   });
 
   it('clears the dedupe key when a step leaves the live states', async () => {

@@ -337,18 +337,22 @@ export async function tallyIndexes(db: Db, t: StepTables, pairs: Array<[string, 
   return out;
 }
 
+export interface PhaseSignals {
+  /** Non-completed terminal states reached by rows of the lane since `since`. */
+  recent: Set<StepState>;
+  /** The lane has a running parent (phases 3, 4 and 6 start from those). */
+  runningParents: boolean;
+}
+
 /**
- * Could a cleanup phase have work in this lane? Every phase is triggered by a row that reached a terminal
- * state (or, for phase 6, by a parent awaiting its children), so: a terminal row updated since `since`, or
- * an awaiting parent. Both probes are indexed ((state, updated_at) and (state, group, …)).
+ * What could give the cleanup phases work in this lane: a row that was skipped, failed, stopped or
+ * cancelled since `since` (phases 0, 1, 2, 5), or a running parent (phases 3, 4, 6). Both probes are
+ * indexed ((state, updated_at) and (state, group, …)) and touch only recent or running rows.
  */
-export async function phaseTrigger(db: Db, t: StepTables, l: Lane, since: number): Promise<boolean> {
-  const q = db(t.steps)
-    .where((w) =>
-      w
-        .where((a) => a.whereIn('state', ['completed', 'skipped', 'failed', 'stopped', 'cancelled']).andWhere('updated_at', '>=', new Date(since)))
-        .orWhere((b) => b.where('state', 'running').andWhere('execution_mode', 'awaiting-children')),
-    )
-    .first('id');
-  return !!(await lane(q, l));
+export async function phaseSignals(db: Db, t: StepTables, l: Lane, since: number): Promise<PhaseSignals> {
+  const recentQ = db(t.steps).whereIn('state', ['skipped', 'failed', 'stopped', 'cancelled']).andWhere('updated_at', '>=', new Date(since)).distinct('state');
+  const rows: Array<{ state: StepState }> = await lane(recentQ, l);
+  const parentQ = db(t.steps).where('state', 'running').whereNotNull('child_block_uuid').first('id');
+  const parent = await lane(parentQ, l);
+  return { recent: new Set(rows.map((r) => r.state)), runningParents: !!parent };
 }
