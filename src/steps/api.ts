@@ -16,6 +16,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
+import { dialect } from '../db/connection.js';
 import { isUniqueViolation } from '../db/helpers.js';
 import { blockRows, blockSibling, ensureChildBlock, findLiveByDedupeKey, findStep, insertStepRows, listSteps, parentOfBlock, pickGroups, type ListFilters } from '../db/steps/repository.js';
 import type { TransitionOptions } from '../db/steps/transitions.js';
@@ -134,14 +135,15 @@ export class Steps {
     const prepared: PreparedBlock[] = [];
     for (const b of blocks) prepared.push(await this.prepare(b.steps, b.options ?? {}, now));
 
-    const created = await db.transaction(async (trx) => {
-      const rrCount = prepared.filter((p) => p.needsGroup).length;
-      const picked = await pickGroups(trx, this.tables, rrCount, now);
+    const rrCount = prepared.filter((p) => p.needsGroup).length;
+    const total = prepared.reduce((a, p) => a + p.specs.length, 0);
+    const create = async (q: Knex | Knex.Transaction) => {
+      const picked = await pickGroups(q, this.tables, rrCount, now);
       let k = 0;
       for (const p of prepared) if (p.needsGroup) p.group = picked[k++] ?? 'alpha';
       const rows: Array<Record<string, unknown>> = [];
       for (const p of prepared) for (const s of p.specs) rows.push(this.row(s, p, now));
-      const ids = await insertStepRows(trx, this.tables, rows);
+      const ids = await insertStepRows(q, this.tables, rows);
       const out: CreatedBlock[] = [];
       let at = 0;
       for (const p of prepared) {
@@ -149,7 +151,11 @@ export class Steps {
         at += p.specs.length;
       }
       return out;
-    });
+    };
+    // One INSERT statement (≤ 200 rows) and at most one single-statement group pick are atomic on their own
+    // on PostgreSQL and SQLite: no transaction, two statements. Anything bigger, and MySQL, is one transaction.
+    const d = dialect(db);
+    const created = d !== 'mysql' && total <= 200 && rrCount <= 1 ? await create(db) : await db.transaction(create);
 
     const signals: WakeSignal[] = [];
     for (const p of prepared) {

@@ -16,7 +16,7 @@
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
-import { activeLanes } from '../db/steps/dispatch-queries.js';
+import { activeLanes, activeSets, openLanes } from '../db/steps/dispatch-queries.js';
 import type { QueueFactory } from '../queue/queues.js';
 import { dispatchPauseKey, isFrozen, stepSetName } from '../support/box-flags.js';
 import type { Clock } from '../support/clock.js';
@@ -26,9 +26,11 @@ import type { Logger } from '../support/log.js';
 import { StepDispatcher, type TickResult } from './dispatcher.js';
 import { notifyStreamKey, parseNotifyEntries } from './notify.js';
 import { JobPusher } from './pusher.js';
-import { GROUPS, laneKey, STEP_PREFIXES, type Lane } from './tables.js';
+import { laneKey, STEP_PREFIXES, type Lane } from './tables.js';
 
 export const HEARTBEAT_DAEMON = 'dispatch-daemon';
+/** How long the daemon trusts its last read of the pause flags. */
+export const PAUSE_CACHE_MS = 250;
 
 export interface DaemonOptions {
   /** Longest wait (ms) between cycles while a set has active work. Default 1000. */
@@ -39,7 +41,7 @@ export interface DaemonOptions {
   concurrency?: number;
   /** Normal-pass cap per tick. Default 100. */
   maxPerTick?: number;
-  /** Every lane of every set is ticked at least this often (ms), active or not. Default 60 000. */
+  /** Every lane with unfinished rows (dormant resolvers included) gets a full tick this often (ms). Default 60 000. */
   sweepIntervalMs?: number;
   heartbeatIntervalMs?: number;
   /** Step sets to run. Default: '' and 'trading_'. */
@@ -88,6 +90,7 @@ export class DispatchDaemon {
   private readonly moved = new Map<string, Set<string>>();
   private timers: Timer[] = [];
   private nextSweep = 0;
+  private pauseCache: { at: number; values: Array<string | null> } | null = null;
   /** When the activity gate next runs (and active lanes are ticked): --sleep apart while work is active, --idle-sleep otherwise. */
   private nextPoll = 0;
   private nextBeat = 0;
@@ -174,17 +177,34 @@ export class DispatchDaemon {
     }
     const sweep = now >= this.nextSweep;
     if (sweep) this.nextSweep = now + this.opts.sweepIntervalMs;
-    // The activity gate (one DISTINCT query per set) and the ticks of every active lane run on the cadence;
-    // in between, a cycle ticks only the lanes that were woken, fell due or asked to go again.
+    // The activity gate and the ticks of every active lane run on the cadence (--sleep while active,
+    // --idle-sleep otherwise); in between, a cycle ticks only the lanes that were woken, fell due or asked
+    // to go again.
     const poll = now >= this.nextPoll;
 
-    const rp = config.redis.prefix;
-    const keys = [dispatchPauseKey(rp, null), ...this.prefixes.map((p) => dispatchPauseKey(rp, p))];
-    const pauses = await redis.mget(...keys);
+    // Idle gate first: one statement says which sets have active rows. With nothing active and nobody
+    // woken, the cycle ends here (no pause lookup, no tick) — the daemon's idle cost.
+    let active: boolean[] = this.prefixes.map((p) => this.sets[stepSetName(p)]!.active);
+    if (poll) {
+      try {
+        active = await activeSets(db, this.prefixes.map((p) => this.dispatchers.get(p)!.tables));
+      } catch (err) {
+        // A set's tables may be missing (logged here); ask set by set so the other keeps going, and count
+        // a set whose probe fails as inactive until it answers again.
+        log.error('activity gate failed', { error: errorMessage(err) });
+        active = await Promise.all(this.prefixes.map((p) => activeSets(db, [this.dispatchers.get(p)!.tables]).then((a) => a[0]!, () => false)));
+      }
+      this.prefixes.forEach((p, i) => (this.sets[stepSetName(p)]!.active = active[i]!));
+      this.nextPoll = now + (active.some(Boolean) ? this.opts.sleepMs : this.opts.idleSleepMs);
+    }
+    const anyActive = active.some(Boolean);
+    const woken = this.dirty.size + this.retick.size + this.moved.size > 0;
+    if (!sweep && !woken && !(poll && anyActive)) return { gated: null, ticks: [], anyActive, dispatched: 0 };
+
+    const pauses = await this.pauses(now);
     const allPaused = pauses[0] !== null;
 
     const work: Array<{ prefix: string; lane: Lane; full: boolean; moved: boolean }> = [];
-    let anyActive = false;
     for (let i = 0; i < this.prefixes.length; i++) {
       const prefix = this.prefixes[i]!;
       const set = stepSetName(prefix);
@@ -198,26 +218,27 @@ export class DispatchDaemon {
       this.moved.delete(set);
       if (state.paused) continue;
       const lanes = new Set<string>();
-      if (poll) {
+      if (poll && active[i]) {
         try {
-          const active = await activeLanes(db, this.dispatchers.get(prefix)!.tables);
-          state.active = active.length > 0;
-          for (const l of active) lanes.add(laneKey(l));
+          for (const l of await activeLanes(db, this.dispatchers.get(prefix)!.tables)) lanes.add(laneKey(l));
         } catch (err) {
-          // This set's gate failed (e.g. its tables are missing): skip it, keep the other set going.
-          log.error('activity gate failed', { set, error: errorMessage(err) });
+          // This set's lanes could not be listed: skip it this cycle, keep the other set going.
+          log.error('active lanes query failed', { set, error: errorMessage(err) });
           continue;
         }
       }
-      anyActive ||= state.active;
       for (const g of dirty ?? []) lanes.add(g);
       for (const g of again ?? []) lanes.add(g);
       for (const g of moved ?? []) lanes.add(g);
-      if (sweep) for (const g of GROUPS) lanes.add(g);
+      if (sweep) {
+        try {
+          for (const l of await openLanes(db, this.dispatchers.get(prefix)!.tables)) lanes.add(laneKey(l));
+        } catch (err) {
+          // The sweep is a safety net; it runs again at the next interval.
+          log.error('sweep lanes query failed', { set, error: errorMessage(err) });
+        }
+      }
       for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key, full: sweep, moved: moved?.has(key) ?? false });
-    }
-    if (poll) {
-      this.nextPoll = now + (anyActive ? this.opts.sleepMs : this.opts.idleSleepMs);
     }
 
     const ticks = await this.runTicks(work);
@@ -229,6 +250,15 @@ export class DispatchDaemon {
     }
     this.history.push({ at: now, ticks: ticks.filter((t) => t.acquired).length, dispatched });
     return { gated: null, ticks, anyActive, dispatched };
+  }
+
+  /** The pause flags (all-sets, then per set), read at most every PAUSE_CACHE_MS: a pause is an operator act. */
+  private async pauses(now: number): Promise<Array<string | null>> {
+    if (this.pauseCache && now - this.pauseCache.at < PAUSE_CACHE_MS) return this.pauseCache.values;
+    const rp = this.deps.config.redis.prefix;
+    const values = await this.deps.redis.mget(dispatchPauseKey(rp, null), ...this.prefixes.map((p) => dispatchPauseKey(rp, p)));
+    this.pauseCache = { at: now, values };
+    return values;
   }
 
   private gate(reason: string): CycleResult {
@@ -322,6 +352,9 @@ export class DispatchDaemon {
     if (!force && now < this.nextBeat) return;
     this.nextBeat = now + this.opts.heartbeatIntervalMs;
     try {
+      this.pauseCache = null;
+      const pauses = await this.pauses(now);
+      this.prefixes.forEach((p, i) => (this.sets[stepSetName(p)]!.paused = pauses[0] !== null || pauses[i + 1] !== null));
       await writeHeartbeat(
         redis,
         config.redis.prefix,

@@ -1,12 +1,15 @@
 /**
  * One dispatcher tick for one lane of one step set (reference §3):
  *  1. take the lane's CAS lock (reclaiming a lock idle for 20 s);
- *  2. dispatch due high-priority steps first (production 1.20: money-critical work before cleanup);
+ *  2. dispatch due high-priority steps (production 1.20: money-critical work first), then up to maxPerTick
+ *     due pending steps whose block and parent allow it; count saturation in Redis;
  *  3. the cleanup phases in order — skip under skipped parents, cascade-cancel after failures, promote
  *     resolvers, fail / stop parents of failed / stopped children, cancel children of dead parents,
- *     complete parents whose tree concluded. A phase ends the tick only if it really moved a row;
- *  4. dispatch up to maxPerTick due pending steps whose block and parent allow it;
- *  5. count saturation in Redis; 6. release the lock in `finally` (only if this tick still holds it).
+ *     complete parents whose tree concluded. A phase ends the tick only if it really moved a row (and the
+ *     daemon then ticks the lane again at once). Kraite runs the phases before distribution; no phase can
+ *     make a step dispatchable that the rules of §2.4 would not already refuse, so ours run after it and
+ *     new work does not wait for housekeeping;
+ *  4. release the lock in `finally` (only if this tick still holds it).
  * Dispatching a step = the atomic pending→dispatched claim, then a BullMQ job on the step's queue named by
  * its class, id "step:<id>:<retries>", data {stepId, prefix, retries}, attempts 1 (retries live on the row).
  */
@@ -52,6 +55,8 @@ export const LOCK_STALE_MS = 20_000;
 export const SLOW_TICK_MS = 5_000;
 /** Safety cap on one tick's high-priority pass (the reference has none). */
 export const HIGH_PRIORITY_LIMIT = 5_000;
+/** Tick ids reserved from Redis at a time. */
+export const TICK_ID_BLOCK = 1000;
 /** Claims and queue pushes are done in chunks of this size. */
 export const DISPATCH_CHUNK = 500;
 /**
@@ -104,9 +109,9 @@ export interface TickResult {
   tickId: number | null;
   /** False when another tick held the lane's lock. */
   acquired: boolean;
-  /** The phase that ended the tick (0–6), 7 if the normal pass ran, 8 when complete. */
+  /** Stage reached: 0 = lock taken, 1 = candidates dispatched, 2 = cleanup phases done. */
   progress: number;
-  /** Name of the phase that moved rows and ended the tick, if any. */
+  /** Name of the cleanup phase that moved rows and ended the tick, if any. */
   phase: string | null;
   /** Rows moved by cleanup phases. */
   changed: number;
@@ -132,6 +137,8 @@ export class StepDispatcher {
   private readonly pusher: JobPusher;
   /** Per lane: start of the last tick whose cleanup phases all found nothing. */
   private readonly cleanSince = new Map<string, number>();
+  private idNext = 0;
+  private idEnd = 0;
   /** Per lane: when phaseTrigger last said "nothing to do". */
   private readonly checkedAt = new Map<string, number>();
   /** Per lane: the last COUNT of due pending rows after a capped pass. */
@@ -162,7 +169,7 @@ export class StepDispatcher {
     const r: TickResult = { set: this.tables.set, lane: l, tickId: null, acquired: false, progress: 0, phase: null, changed: 0, highDispatched: 0, dispatched: 0, capped: false, pendingAfter: 0, more: false, phasesSkipped: false, durationMs: 0 };
     let tickId: number;
     try {
-      tickId = await redis.incr(`${redisPrefix}:steps:${this.tables.set}:tick_seq`);
+      tickId = await this.nextTickId();
       r.tickId = tickId;
       r.acquired = await acquireLaneLock(db, this.tables, l, tickId, started, this.lockStaleMs);
     } catch (err) {
@@ -179,29 +186,10 @@ export class StepDispatcher {
     try {
       const max = this.maxPerTick;
       // One statement fetches both passes; one row past the cap tells whether work is left.
-      const { high, normal: fetched } = await dueCandidates(db, this.tables, l, clock.now(), HIGH_PRIORITY_LIMIT, max > 0 ? max + 1 : 0);
+      const now = clock.now();
+      const { high, normal: fetched } = await dueCandidates(db, this.tables, l, now, HIGH_PRIORITY_LIMIT, max > 0 ? max + 1 : 0);
       if (high.length) r.highDispatched = await this.dispatch(high, tickId);
       if (high.length >= HIGH_PRIORITY_LIMIT) r.more = true;
-
-      const phases = await this.phasesToRun(l, started, opts);
-      let moved = false;
-      for (const phase of phases) {
-        r.progress = phase;
-        const n = await this.runPhase(phase, l);
-        if (n > 0) {
-          r.phase = PHASES[phase]!;
-          r.changed = n;
-          r.more = true;
-          moved = true;
-          this.cleanSince.delete(laneName(l));
-          return r;
-        }
-      }
-      r.phasesSkipped = phases.length < PHASES.length;
-      if (!moved && phases.length > 0) this.cleanSince.set(laneName(l), started);
-
-      r.progress = 7;
-      const now = clock.now();
       const page = max > 0 ? fetched.slice(0, max) : fetched;
       const result = page.length ? await this.dispatchCounting(page, tickId) : { dispatchable: 0, dispatched: 0 };
       r.dispatched = result.dispatched;
@@ -214,7 +202,25 @@ export class StepDispatcher {
         // Metrics must never cost a dispatch; the miss is logged.
         log.warn('saturation counters not written', { set: r.set, group: laneName(l), error: errorMessage(err) });
       }
-      r.progress = 8;
+      r.progress = 1;
+
+      // Cleanup after distribution: nothing a phase would cancel, skip or fail is dispatchable (a failed or
+      // unfinished previous index, a parent that is not running or completed, a dormant resolver), so
+      // running the phases second only saves new work the wait.
+      const phases = await this.phasesToRun(l, started, opts);
+      for (const phase of phases) {
+        const n = await this.runPhase(phase, l);
+        if (n > 0) {
+          r.phase = PHASES[phase]!;
+          r.changed = n;
+          r.more = true;
+          this.cleanSince.delete(laneName(l));
+          return r;
+        }
+      }
+      r.phasesSkipped = phases.length < PHASES.length;
+      if (phases.length > 0) this.cleanSince.set(laneName(l), started);
+      r.progress = 2;
       return r;
     } catch (err) {
       r.error = errorMessage(err);
@@ -223,6 +229,19 @@ export class StepDispatcher {
     } finally {
       await this.finish(r, l, tickId, started);
     }
+  }
+
+  /**
+   * Tick ids are unique per set across every dispatcher: reserved from Redis in blocks (INCRBY), so a tick
+   * costs no extra round trip for its id.
+   */
+  private async nextTickId(): Promise<number> {
+    if (this.idNext >= this.idEnd) {
+      const end = await this.deps.redis.incrby(`${this.deps.redisPrefix}:steps:${this.tables.set}:tick_seq`, TICK_ID_BLOCK);
+      this.idNext = end - TICK_ID_BLOCK + 1;
+      this.idEnd = end + 1;
+    }
+    return this.idNext++;
   }
 
   /**

@@ -67,6 +67,26 @@ export async function activeLanes(db: Db, tables: StepTables): Promise<Lane[]> {
   return rows.map((r) => r.group ?? null);
 }
 
+/**
+ * The daemon's idle gate: for several sets at once, whether each has any active row. One statement of
+ * scalar sub-selects, each an index probe that stops at the first row.
+ */
+export async function activeSets(db: Db, tables: StepTables[]): Promise<boolean[]> {
+  if (tables.length === 0) return [];
+  const states = ['pending', 'dispatched', 'running'];
+  const parts = tables.map((_, i) => `(SELECT 1 FROM ?? WHERE ?? IN (?, ?, ?) LIMIT 1) AS a${i}`);
+  const bindings = tables.flatMap((t) => [t.steps, 'state', ...states]);
+  const res = await db.raw(`SELECT ${parts.join(', ')}`, bindings);
+  const row = (Array.isArray(res) ? (Array.isArray(res[0]) ? res[0][0] : res[0]) : res.rows[0]) as Record<string, unknown>;
+  return tables.map((_, i) => row?.[`a${i}`] !== null && row?.[`a${i}`] !== undefined);
+}
+
+/** Lanes with rows that are not terminal (dormant resolvers included): what the periodic sweep ticks. */
+export async function openLanes(db: Db, tables: StepTables): Promise<Lane[]> {
+  const rows: Array<{ group: string | null }> = await db(tables.steps).distinct('group').whereIn('state', ['pending', 'dispatched', 'running', 'not-runnable']);
+  return rows.map((r) => r.group ?? null);
+}
+
 /** Every lane known to the dispatcher table (for steps:dispatch without --group). */
 export async function knownLanes(db: Db, tables: StepTables): Promise<Lane[]> {
   const rows: Array<{ group: string | null }> = await db(tables.dispatcher).select('group').orderBy('id');

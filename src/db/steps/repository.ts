@@ -101,18 +101,26 @@ export async function insertStepRows(db: Db, tables: StepTables, rows: Array<Rec
 /**
  * Round-robin group selection under a row lock (reference §2.3): the least recently selected named group,
  * stamped with last_selected_at. PostgreSQL and MySQL lock the rows with SELECT … FOR UPDATE SKIP LOCKED, so
- * concurrent creators take different groups; SQLite has a single writer, and each pick is one
- * UPDATE … RETURNING (which also makes the surrounding transaction a write transaction from its first
- * statement). `count` groups are returned, cycling when count > the number of groups. Falls back to
+ * concurrent creators take different groups (on PostgreSQL a single pick is one UPDATE … WHERE id = (SELECT …
+ * FOR UPDATE SKIP LOCKED) RETURNING); SQLite has a single writer, and each pick is one UPDATE … RETURNING
+ * (which also makes a surrounding transaction a write transaction from its first statement). Several picks
+ * on PostgreSQL or MySQL need a transaction. `count` groups are returned, cycling when count > the number of groups. Falls back to
  * 'alpha' if no group row is available.
  */
-export async function pickGroups(trx: Knex.Transaction, tables: StepTables, count: number, now: number): Promise<string[]> {
+export async function pickGroups(trx: Knex | Knex.Transaction, tables: StepTables, count: number, now: number): Promise<string[]> {
   if (count <= 0) return [];
   const d = dialect(trx as unknown as Knex);
   const order = 'CASE WHEN ?? IS NULL THEN 0 ELSE 1 END, ??, ??';
   const orderBindings = ['last_selected_at', 'last_selected_at', 'id'];
   let ring: string[] = [];
-  if (d === 'sqlite') {
+  if (d === 'pg' && count === 1) {
+    // One statement: the row lock lives as long as the UPDATE, no transaction needed.
+    const res = await trx.raw(
+      `UPDATE ?? SET ?? = ? WHERE ?? = (SELECT ?? FROM ?? WHERE ?? IS NOT NULL AND ?? <> '' ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ??`,
+      [tables.dispatcher, 'last_selected_at', new Date(now), 'id', 'id', tables.dispatcher, 'group', 'group', ...orderBindings, 'group'],
+    );
+    ring = (res.rows as Array<{ group: string }>).map((r) => r.group);
+  } else if (d === 'sqlite') {
     const n = Math.min(count, 64);
     for (let i = 0; i < n; i++) {
       const rows: Array<{ group: string }> = await trx.raw(
