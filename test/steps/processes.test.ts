@@ -74,8 +74,8 @@ describe('dispatcher processes', () => {
     for (let i = 0; i < 10; i++) await steps.createBlocks(Array.from({ length: 1000 }, () => ({ steps: [{ class: 'noop' }] })));
     const ids: number[] = (await ctx.db(t.steps).select('id')).map((r: { id: number }) => Number(r.id));
     expect(ids).toHaveLength(10_000);
-    const a = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10']);
-    const b = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10']);
+    const a = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500']);
+    const b = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500']);
     await until('every step dispatched', async () => (await count({ state: 'pending' })) === 0);
     const [ra, rb] = await Promise.all([stop(a), stop(b)]);
     expect([ra.exitCode, rb.exitCode]).toEqual([0, 0]);
@@ -161,6 +161,19 @@ describe('dispatcher processes', () => {
     await until('the recovered step completed', async () => (await ctx.db(t.steps).where('id', a).first()).state === 'completed');
     expect((await stop(worker2)).exitCode).toBe(0);
     expect((await stop(daemon)).exitCode).toBe(0);
+  });
+
+  it('SIGTERM: a worker finishes the step in hand, and both processes exit 0', async () => {
+    await clearSteps();
+    const id = (await api().createBlock([{ class: 'sleep', arguments: { ms: 1500 } }])).ids[0]!;
+    const daemon = spawnArtisan(['kraite:dispatch-daemon']);
+    const worker = spawnArtisan(['queue:work', '--queue=default']);
+    await until('the step running', async () => (await ctx.db(t.steps).where('id', id).first()).state === 'running');
+    const w = await stop(worker);
+    expect(w.exitCode).toBe(0);
+    expect((await ctx.db(t.steps).where('id', id).first()).state).toBe('completed');
+    expect((await stop(daemon)).exitCode).toBe(0);
+    expect(await ctx.db(t.dispatcher).where('can_dispatch', false).count({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(0);
   });
 
   it('end to end: 1,000 steps in 100 blocks of 10 complete through queue:work, each block in index order', async () => {
