@@ -162,7 +162,7 @@ export class DispatchDaemon {
   }
 
   async cycle(): Promise<CycleResult> {
-    const { config, clock, redis, db, log } = this.deps;
+    const { config, clock, db, log } = this.deps;
     const now = clock.now();
     this.lastCycleAt = now;
     if (!config.canDispatchSteps) return this.gate('kill-switch');
