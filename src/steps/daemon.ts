@@ -72,6 +72,13 @@ export interface CycleResult {
   dispatched: number;
 }
 
+interface Work {
+  prefix: string;
+  lane: Lane;
+  full: boolean;
+  moved: boolean;
+}
+
 interface Timer {
   at: number;
   set: string;
@@ -179,11 +186,38 @@ export class DispatchDaemon {
     if (sweep) this.nextSweep = now + this.opts.sweepIntervalMs;
     // The activity gate and the ticks of every active lane run on the cadence (--sleep while active,
     // --idle-sleep otherwise); in between, a cycle ticks only the lanes that were woken, fell due or asked
-    // to go again.
+    // to go again — and those go first, before the cadence's queries, so a new step waits for nothing.
     const poll = now >= this.nextPoll;
+    const woken = this.dirty.size + this.retick.size + this.moved.size > 0;
+    const ticks: TickResult[] = [];
+    const ticked = new Set<string>();
+    const run = async (work: Work[]) => {
+      for (const t of await this.runTicks(work)) {
+        ticks.push(t);
+        ticked.add(`${t.set}|${laneKey(t.lane)}`);
+      }
+    };
 
-    // Idle gate first: one statement says which sets have active rows. With nothing active and nobody
-    // woken, the cycle ends here (no pause lookup, no tick) — the daemon's idle cost.
+    if (woken) {
+      const pauses = await this.pauses(now);
+      const work: Work[] = [];
+      for (let i = 0; i < this.prefixes.length; i++) {
+        const prefix = this.prefixes[i]!;
+        const set = stepSetName(prefix);
+        this.sets[set]!.paused = pauses[0] !== null || pauses[i + 1] !== null;
+        const lanes = new Set<string>([...(this.dirty.get(set) ?? []), ...(this.retick.get(set) ?? []), ...(this.moved.get(set) ?? [])]);
+        const moved = this.moved.get(set);
+        this.dirty.delete(set);
+        this.retick.delete(set);
+        this.moved.delete(set);
+        if (this.sets[set]!.paused) continue;
+        for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key, full: false, moved: moved?.has(key) ?? false });
+      }
+      await run(work);
+    }
+
+    // The cadence: one statement says which sets have active rows; their lanes are ticked. With nothing
+    // active and nobody woken, the cycle costs that one statement (the daemon's idle cost).
     let active: boolean[] = this.prefixes.map((p) => this.sets[stepSetName(p)]!.active);
     if (poll) {
       try {
@@ -198,50 +232,33 @@ export class DispatchDaemon {
       this.nextPoll = now + (active.some(Boolean) ? this.opts.sleepMs : this.opts.idleSleepMs);
     }
     const anyActive = active.some(Boolean);
-    const woken = this.dirty.size + this.retick.size + this.moved.size > 0;
-    if (!sweep && !woken && !(poll && anyActive)) return { gated: null, ticks: [], anyActive, dispatched: 0 };
-
-    const pauses = await this.pauses(now);
-    const allPaused = pauses[0] !== null;
-
-    const work: Array<{ prefix: string; lane: Lane; full: boolean; moved: boolean }> = [];
-    for (let i = 0; i < this.prefixes.length; i++) {
-      const prefix = this.prefixes[i]!;
-      const set = stepSetName(prefix);
-      const state = this.sets[set]!;
-      state.paused = allPaused || pauses[i + 1] !== null;
-      const dirty = this.dirty.get(set);
-      const again = this.retick.get(set);
-      const moved = this.moved.get(set);
-      this.dirty.delete(set);
-      this.retick.delete(set);
-      this.moved.delete(set);
-      if (state.paused) continue;
-      const lanes = new Set<string>();
-      if (poll && active[i]) {
+    if (sweep || (poll && anyActive)) {
+      const pauses = await this.pauses(now);
+      const work: Work[] = [];
+      for (let i = 0; i < this.prefixes.length; i++) {
+        const prefix = this.prefixes[i]!;
+        const set = stepSetName(prefix);
+        this.sets[set]!.paused = pauses[0] !== null || pauses[i + 1] !== null;
+        if (this.sets[set]!.paused) continue;
+        const tables = this.dispatchers.get(prefix)!.tables;
+        const lanes = new Set<string>();
         try {
-          for (const l of await activeLanes(db, this.dispatchers.get(prefix)!.tables)) lanes.add(laneKey(l));
+          if (poll && active[i]) for (const l of await activeLanes(db, tables)) lanes.add(laneKey(l));
+          if (sweep) for (const l of await openLanes(db, tables)) lanes.add(laneKey(l));
         } catch (err) {
-          // This set's lanes could not be listed: skip it this cycle, keep the other set going.
-          log.error('active lanes query failed', { set, error: errorMessage(err) });
+          // This set's lanes could not be listed: skip it this cycle (the next one asks again), keep the other set going.
+          log.error('lane listing failed', { set, error: errorMessage(err) });
           continue;
         }
-      }
-      for (const g of dirty ?? []) lanes.add(g);
-      for (const g of again ?? []) lanes.add(g);
-      for (const g of moved ?? []) lanes.add(g);
-      if (sweep) {
-        try {
-          for (const l of await openLanes(db, this.dispatchers.get(prefix)!.tables)) lanes.add(laneKey(l));
-        } catch (err) {
-          // The sweep is a safety net; it runs again at the next interval.
-          log.error('sweep lanes query failed', { set, error: errorMessage(err) });
+        for (const key of lanes) {
+          // A lane already ticked in this cycle goes again only for the sweep's full phases.
+          if (!sweep && ticked.has(`${set}|${key}`)) continue;
+          work.push({ prefix, lane: key === '' ? null : key, full: sweep, moved: false });
         }
       }
-      for (const key of lanes) work.push({ prefix, lane: key === '' ? null : key, full: sweep, moved: moved?.has(key) ?? false });
+      await run(work);
     }
 
-    const ticks = await this.runTicks(work);
     let dispatched = 0;
     for (const t of ticks) {
       dispatched += t.dispatched + t.highDispatched;
@@ -273,7 +290,7 @@ export class DispatchDaemon {
     s.add(laneKey(lane));
   }
 
-  private async runTicks(work: Array<{ prefix: string; lane: Lane; full: boolean; moved: boolean }>): Promise<TickResult[]> {
+  private async runTicks(work: Work[]): Promise<TickResult[]> {
     const out: TickResult[] = [];
     let next = 0;
     const worker = async () => {

@@ -93,9 +93,12 @@ describe('dispatcher processes', () => {
     for (let i = 0; i < 6; i++) await steps.createBlocks(Array.from({ length: 1000 }, () => ({ steps: [{ class: 'noop' }], options: { group: 'alpha' } })));
     // one unbounded tick claims and pushes 6,000 steps in chunks: long enough to catch it in the act
     const d1 = spawnArtisan(['kraite:dispatch-daemon', '--max-per-tick=0']);
-    await until('the tick holds the lock and has dispatched some steps', async () => {
+    // Kill while at least 2,000 steps (four claim-and-push chunks) are still to go, so the tick is surely
+    // still running when the signal lands.
+    await until('the tick holds the lock and is part-way through', async () => {
       const lock = await ctx.db(t.dispatcher).where('group', 'alpha').first();
-      return !lock.can_dispatch && (await count({ state: 'dispatched' })) > 0;
+      const n = await count({ state: 'dispatched' });
+      return !lock.can_dispatch && n > 0 && n <= 4000;
     }, 60_000);
     d1.kill('SIGKILL');
     await d1;
