@@ -182,7 +182,12 @@ export class QueueWorker {
   }
 
   private shutdownSoon(): void {
-    void this.close().finally(() => this.resolveDone());
+    this.close()
+      .catch((err) => {
+        // Closing failed (Redis gone?): logged; run() still returns so the process can exit.
+        this.deps.log.error('worker did not close cleanly', { queue: this.opts.queue, error: errorMessage(err) });
+      })
+      .finally(() => this.resolveDone());
   }
 
   private closing: Promise<void> | null = null;

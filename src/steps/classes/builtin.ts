@@ -4,7 +4,7 @@
  *  - sleep: waits `ms` (default 1000) on the injected clock, aborting on timeout or shutdown.
  *  - fail:  throws `message`. With `times: N` it fails only while the step's retries < N, then succeeds.
  *           `policy` ('retry' | 'fail' | 'ignore', default 'fail') is its exception policy, `backoff_ms`
- *           its retry delay (default 10 000) and `budget` is ignored (the class budget is 3).
+ *           its retry delay (default 10 000). Its retry budget is the class default, 3.
  */
 import { registerStepClass } from '../registry.js';
 
