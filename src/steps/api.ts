@@ -131,6 +131,8 @@ export class Steps {
     for (const b of blocks) {
       if (!Array.isArray(b.steps) || b.steps.length === 0) throw new StepValidationError('A block needs at least one step');
       b.steps.forEach((s, i) => validateSpec(s, i));
+      const g = b.options?.group;
+      if (g !== undefined && (typeof g !== 'string' || !/^[A-Za-z0-9_-]{1,50}$/.test(g))) throw new StepValidationError(`group "${String(g)}" is not a valid group name (letters, digits, _ and -, at most 50)`);
     }
     const prepared: PreparedBlock[] = [];
     for (const b of blocks) prepared.push(await this.prepare(b.steps, b.options ?? {}, now));

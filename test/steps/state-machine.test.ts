@@ -139,6 +139,38 @@ describe('step state machine', () => {
     expect(await ctx.db(t.steps).where('canonical', 'race-key').count({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(1);
   });
 
+  it('refuses bad step specs before writing anything', async () => {
+    const before = await ctx.db(t.steps).count({ n: '*' }).then((r) => Number(r[0]!.n));
+    const api = kit.steps();
+    await expect(api.createBlock([])).rejects.toThrow(/at least one step/);
+    await expect(api.createBlock([{ class: '' }])).rejects.toThrow(/class/);
+    await expect(api.createBlock([{ class: 'noop', index: -1 }])).rejects.toThrow(/index/);
+    await expect(api.createBlock([{ class: 'noop', queue: 'a:b' }])).rejects.toThrow(/queue/);
+    await expect(api.createBlock([{ class: 'noop', priority: 'low' as 'high' }])).rejects.toThrow(/priority/);
+    await expect(api.createBlock([{ class: 'noop', arguments: [1] as unknown as Record<string, unknown> }])).rejects.toThrow(/arguments/);
+    await expect(api.createBlock([{ class: 'noop' }], { group: '' })).rejects.toThrow(/group/);
+    await expect(api.createChildBlock(987_654, [{ class: 'noop' }])).rejects.toThrow(/does not exist/);
+    expect(await ctx.db(t.steps).count({ n: '*' }).then((r) => Number(r[0]!.n))).toBe(before);
+  });
+
+  it('assigns groups round-robin to new root blocks, and children inherit theirs', async () => {
+    const blocks = await kit.steps().createBlocks(Array.from({ length: 10 }, () => ({ steps: [{ class: 'noop' }] })));
+    expect(new Set(blocks.map((b) => b.group)).size).toBe(10);
+    // one at a time, at the same instant, still round the ten groups
+    const singles = [];
+    for (let i = 0; i < 10; i++) singles.push((await kit.steps().createBlock([{ class: 'noop' }])).group);
+    expect(new Set(singles).size).toBe(10);
+    const one = await kit.steps().createBlock([{ class: 'noop' }]);
+    const kid = await kit.steps().createChildBlock(one.ids[0]!, [{ class: 'noop' }]);
+    expect(kid.group).toBe(one.group);
+    expect(kid.workflowId).toBe(one.workflowId);
+    const high = await kit.steps().createBlock([{ class: 'noop', priority: 'high' }]);
+    const highKid = await kit.steps().createChildBlock(high.ids[0]!, [{ class: 'noop' }, { class: 'noop', priority: null, queue: 'orders' }]);
+    expect((await kit.row(highKid.ids[0]!)).priority).toBe('high');
+    expect((await kit.row(highKid.ids[0]!)).queue).toBe('priority');
+    expect((await kit.row(highKid.ids[1]!)).queue).toBe('orders');
+  });
+
   it('lets a parent complete only once its child tree has concluded', async () => {
     const parent = await kit.steps().createBlock([{ class: 'noop' }]);
     const pid = parent.ids[0]!;

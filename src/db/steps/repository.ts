@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { dialect } from '../connection.js';
 import { toStep, type Step } from '../../steps/types.js';
+import { toMillis } from '../../support/sql-values.js';
 import type { StepTables } from '../../steps/tables.js';
 import type { StepState } from '../../steps/states.js';
 
@@ -112,20 +113,24 @@ export async function pickGroups(trx: Knex | Knex.Transaction, tables: StepTable
   const d = dialect(trx as unknown as Knex);
   const order = 'CASE WHEN ?? IS NULL THEN 0 ELSE 1 END, ??, ??';
   const orderBindings = ['last_selected_at', 'last_selected_at', 'id'];
+  const at = new Date(now);
+  // Stamps only move forward (1 ms past the newest stamp when the clock has not moved on), so the group
+  // just picked is always the most recent one, however fast picks follow each other.
   let ring: string[] = [];
   if (d === 'pg' && count === 1) {
     // One statement: the row lock lives as long as the UPDATE, no transaction needed.
     const res = await trx.raw(
-      `UPDATE ?? SET ?? = ? WHERE ?? = (SELECT ?? FROM ?? WHERE ?? IS NOT NULL AND ?? <> '' ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ??`,
-      [tables.dispatcher, 'last_selected_at', new Date(now), 'id', 'id', tables.dispatcher, 'group', 'group', ...orderBindings, 'group'],
+      `UPDATE ?? SET ?? = GREATEST(?::timestamptz, COALESCE((SELECT MAX(??) FROM ??) + interval '1 millisecond', ?::timestamptz)) WHERE ?? = (SELECT ?? FROM ?? WHERE ?? IS NOT NULL AND ?? <> '' ORDER BY ${order} LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ??`,
+      [tables.dispatcher, 'last_selected_at', at, 'last_selected_at', tables.dispatcher, at, 'id', 'id', tables.dispatcher, 'group', 'group', ...orderBindings, 'group'],
     );
     ring = (res.rows as Array<{ group: string }>).map((r) => r.group);
   } else if (d === 'sqlite') {
+    // Timestamps are epoch milliseconds on SQLite.
     const n = Math.min(count, 64);
     for (let i = 0; i < n; i++) {
       const rows: Array<{ group: string }> = await trx.raw(
-        `UPDATE ?? SET ?? = ? WHERE ?? = (SELECT ?? FROM ?? WHERE ?? IS NOT NULL AND ?? <> '' ORDER BY ${order} LIMIT 1) RETURNING ??`,
-        [tables.dispatcher, 'last_selected_at', new Date(now + i), 'id', 'id', tables.dispatcher, 'group', 'group', ...orderBindings, 'group'],
+        `UPDATE ?? SET ?? = MAX(?, COALESCE((SELECT MAX(??) FROM ??), 0) + 1) WHERE ?? = (SELECT ?? FROM ?? WHERE ?? IS NOT NULL AND ?? <> '' ORDER BY ${order} LIMIT 1) RETURNING ??`,
+        [tables.dispatcher, 'last_selected_at', at, 'last_selected_at', tables.dispatcher, 'id', 'id', tables.dispatcher, 'group', 'group', ...orderBindings, 'group'],
       );
       const g = rows[0]?.group;
       if (!g || ring.includes(g)) break;
@@ -141,8 +146,10 @@ export async function pickGroups(trx: Knex | Knex.Transaction, tables: StepTable
       .skipLocked()
       .select('id', 'group');
     ring = rows.map((r) => r.group);
+    const newest = (await trx(tables.dispatcher).max({ m: 'last_selected_at' }).first()) as { m: unknown } | undefined;
+    const base = Math.max(now, (toMillis(newest?.m) ?? 0) + 1);
     for (let i = 0; i < rows.length; i++) {
-      await trx(tables.dispatcher).where('id', rows[i]!.id).update({ last_selected_at: new Date(now + i) });
+      await trx(tables.dispatcher).where('id', rows[i]!.id).update({ last_selected_at: new Date(base + i) });
     }
   }
   if (ring.length === 0) ring = ['alpha'];
