@@ -35,6 +35,7 @@ const run = (name) => which.length === 0 || which.includes(name);
 const DBS = opt('db', 'sqlite,pg').split(',');
 const N = Number(opt('steps', 20000));
 const SAMPLES = Number(opt('samples', 200));
+const ROUNDS = Number(opt('rounds', 3));
 const IDLE_S = Number(opt('idle-seconds', 60));
 const WARMUP_S = Number(opt('warmup-seconds', 20));
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -129,19 +130,23 @@ async function throughput(kind) {
   try {
     const raw = [];
     const dflt = [];
+    const p500 = [];
     const uncapped = [];
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < ROUNDS; round++) {
       raw.push(await rawAddBulk(s, N));
       dflt.push(await dispatchAll(s, N, {}));
+      p500.push(await dispatchAll(s, N, { maxPerTick: 500 }));
       uncapped.push(await dispatchAll(s, N, { maxPerTick: 0 }));
     }
     const med = (a) => stats(a).p50;
     const r = med(raw);
-    console.log(`\n[throughput] ${kind}, ${N} steps, 3 interleaved rounds (median):`);
-    console.log(`  raw BullMQ addBulk (500/call):            ${fmt(r)} jobs/s`);
-    console.log(`  dispatcher, default (100/tick, 4 groups): ${fmt(med(dflt))} steps/s   ratio ${(med(dflt) / r).toFixed(2)}×`);
-    console.log(`  dispatcher, --max-per-tick=0:             ${fmt(med(uncapped))} steps/s   ratio ${(med(uncapped) / r).toFixed(2)}×`);
-    return { db: kind, raw: r, default: med(dflt), uncapped: med(uncapped) };
+    const line = (label, v) => console.log(`  ${label.padEnd(42)} ${fmt(med(v)).padStart(8)} steps/s   ratio ${(med(v) / r).toFixed(2)}×   (rounds: ${v.map((x) => Math.round(x)).join(', ')})`);
+    console.log(`\n[throughput] ${kind}, ${N} steps, ${ROUNDS} interleaved rounds (median):`);
+    console.log(`  ${'raw BullMQ addBulk (500/call)'.padEnd(42)} ${fmt(r).padStart(8)} jobs/s             (rounds: ${raw.map((x) => Math.round(x)).join(', ')})`);
+    line('dispatcher, default (--max-per-tick=100)', dflt);
+    line('dispatcher, --max-per-tick=500', p500);
+    line('dispatcher, --max-per-tick=0 (no cap)', uncapped);
+    return { db: kind, raw: r, default: med(dflt), cap500: med(p500), uncapped: med(uncapped) };
   } finally {
     await s.close();
   }
