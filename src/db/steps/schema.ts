@@ -115,13 +115,15 @@ export async function installStepTables(db: Knex, prefix: string, now: Date = ne
       stepColumns(tb, false);
       // Every index is paid on every claim (PostgreSQL rewrites all index entries of an updated row), so the
       // set is what the dispatcher, recovery, retention and the admin UI query — see docs/dispatcher.md.
-      tb.index(['block_uuid', 'state', 'type'], `${p}steps_block_state_type_idx`);
       tb.index(['block_uuid', 'index', 'type', 'state'], `${p}steps_block_index_type_state_idx`);
       tb.index(['child_block_uuid', 'state'], `${p}steps_child_state_idx`, notNull('child_block_uuid'));
       tb.index(['state', 'group', 'dispatch_after', 'type'], `${p}steps_state_group_dispatch_type_idx`);
-      // The candidate scan reads pending rows only; on PostgreSQL the index holds nothing else (SQLite would
-      // not use a partial index for a bound "state = ?").
-      tb.index(['state', 'group', 'priority', 'id'], `${p}steps_state_group_priority_id_idx`, pg ? { predicate: db.whereRaw("state = 'pending'") } : {});
+      // The candidate scan: pending rows of a group by priority, in id order. On PostgreSQL a partial index
+      // of the pending rows only, keyed (group, priority, id) — a partial index's predicate column must not
+      // lead, or the planner, having dropped the implied "state = 'pending'", can only scan it whole. SQLite
+      // would not use a partial index for a bound "state = ?", and MySQL has none: (state, group, priority, id).
+      if (pg) tb.index(['group', 'priority', 'id'], `${p}steps_pending_group_priority_id_idx`, { predicate: db.whereRaw("state = 'pending'") });
+      else tb.index(['state', 'group', 'priority', 'id'], `${p}steps_state_group_priority_id_idx`);
       tb.index(['relatable_type', 'relatable_id', 'state', 'index'], `${p}steps_rel_state_index_idx`, notNull('relatable_type'));
       tb.index(['workflow_id', 'canonical'], `${p}steps_workflow_canonical_idx`);
       tb.index(['class', 'state', 'is_throttled'], `${p}steps_class_state_throttled_idx`);
