@@ -5,7 +5,8 @@
 import type { Migration } from './types.js';
 import { sharedTables } from './0001_shared_tables.js';
 import { scheduleRuns } from './0100_schedule_runs.js';
+import { stepsTables } from './0200_steps_tables.js';
 import { apiSnapshots } from './0300_api_snapshots.js';
 import { webTables } from './0500_web_tables.js';
 
-export const migrations: Migration[] = [sharedTables, scheduleRuns, apiSnapshots, webTables];
+export const migrations: Migration[] = [sharedTables, scheduleRuns, stepsTables, apiSnapshots, webTables];
