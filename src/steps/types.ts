@@ -17,6 +17,8 @@ export interface Step {
   error_message: string | null;
   error_stack_trace: string | null;
   exception_analysed: boolean;
+  exception_verdict: string | null;
+  step_log: string | null;
   relatable_type: string | null;
   relatable_id: number | null;
   child_block_uuid: string | null;
@@ -38,6 +40,7 @@ export interface Step {
   completed_at: number | null;
   duration: number;
   hostname: string | null;
+  was_notified: boolean;
   created_at: number | null;
   updated_at: number | null;
 }
@@ -58,6 +61,8 @@ export function toStep(r: StepRow): Step {
     error_message: (r.error_message as string | null) ?? null,
     error_stack_trace: (r.error_stack_trace as string | null) ?? null,
     exception_analysed: toBool(r.exception_analysed),
+    exception_verdict: (r.exception_verdict as string | null) ?? null,
+    step_log: (r.step_log as string | null) ?? null,
     relatable_type: (r.relatable_type as string | null) ?? null,
     relatable_id: toNumber(r.relatable_id),
     child_block_uuid: (r.child_block_uuid as string | null) ?? null,
@@ -78,6 +83,7 @@ export function toStep(r: StepRow): Step {
     completed_at: toMillis(r.completed_at),
     duration: toNumber(r.duration) ?? 0,
     hostname: (r.hostname as string | null) ?? null,
+    was_notified: toBool(r.was_notified),
     created_at: toMillis(r.created_at),
     updated_at: toMillis(r.updated_at),
   };

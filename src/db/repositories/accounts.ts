@@ -139,3 +139,17 @@ export async function eligibleAccountIds(db: Knex): Promise<number[]> {
     .orderBy('id');
   return rows.map((r) => Number(r.id));
 }
+
+export interface AccountName {
+  id: number;
+  name: string;
+  isActive: boolean;
+}
+
+/** Ids, names and the active flag only (no credentials), optionally one account. */
+export async function accountNames(db: Knex, id?: number): Promise<AccountName[]> {
+  const q = db('accounts').select('id', 'name', 'is_active').orderBy('id');
+  if (id !== undefined) q.where({ id });
+  const rows = (await q) as Array<{ id: number; name: string; is_active: unknown }>;
+  return rows.map((r) => ({ id: Number(r.id), name: String(r.name), isActive: toBool(r.is_active) }));
+}

@@ -94,6 +94,12 @@ export async function listRuns(db: Knex, q: { command?: string; beforeId?: numbe
   return ((await query) as Array<Record<string, unknown>>).map((r) => fromRow({ ...r, output: null }));
 }
 
+/** The newest run of a command still marked running (the one holding the runner's lock), if any. */
+export async function latestRunningRunId(db: Knex, command: string): Promise<number | null> {
+  const row = (await db('command_runs').where({ command, status: 'running' }).orderBy('id', 'desc').first('id')) as { id: number } | undefined;
+  return row ? Number(row.id) : null;
+}
+
 /** Runs left 'running' by a web process that died on this host: mark them interrupted. */
 export async function interruptOrphanRuns(db: Knex, host: string, now: Date): Promise<number> {
   return db('command_runs').where({ host, status: 'running' }).update({ status: 'interrupted', finished_at: now });

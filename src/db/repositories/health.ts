@@ -15,14 +15,23 @@ export interface StalePrices {
   samples: string[];
 }
 
-/** Listed symbols (status TRADING or holding an open position, not delisted) whose mark price is older than cutoff or missing. */
-export async function staleMarkPrices(db: Knex, cutoff: Date): Promise<StalePrices | null> {
-  if (!(await has(db, 'exchange_symbol_prices'))) return null;
+/**
+ * The symbols that must have a fresh mark price: listed (not delisted) and either TRADING or holding an open
+ * position, joined to their price row. Shared by the health check and the admin UI / public status, so both
+ * count the same symbols.
+ */
+function pricedSymbols(db: Knex): Knex.QueryBuilder {
   const openPairs = db('positions').whereNotIn('status', ['closed', 'cancelled', 'failed']).select('exchange_symbol_id');
-  const base = db('exchange_symbols as s')
+  return db('exchange_symbols as s')
     .join('exchange_symbol_prices as p', 'p.exchange_symbol_id', 's.id')
     .whereNull('s.delisted_at')
     .where((q) => q.where('s.status', 'TRADING').orWhereIn('s.id', openPairs));
+}
+
+/** Listed symbols (status TRADING or holding an open position, not delisted) whose mark price is older than cutoff or missing. */
+export async function staleMarkPrices(db: Knex, cutoff: Date): Promise<StalePrices | null> {
+  if (!(await has(db, 'exchange_symbol_prices'))) return null;
+  const base = pricedSymbols(db);
   const [{ n: total }] = (await base.clone().count({ n: '*' })) as Array<{ n: number | string }>;
   const staleRows: Array<{ symbol: string }> = await base
     .clone()
@@ -30,6 +39,30 @@ export async function staleMarkPrices(db: Knex, cutoff: Date): Promise<StalePric
     .select('s.symbol')
     .orderBy('s.symbol');
   return { total: Number(total), stale: staleRows.length, samples: staleRows.slice(0, 10).map((r) => r.symbol) };
+}
+
+export interface MarkPriceFreshness {
+  /** Symbols that must have a fresh mark price (see pricedSymbols). */
+  symbols: number;
+  /** Of those, how many have a mark price at all. */
+  withPrice: number;
+  /** Of those, how many have none or one older than the cutoff. */
+  stale: number;
+  /** The newest mark_price_synced_at among them. */
+  newest: Date | null;
+}
+
+/** One aggregate over the same symbols as staleMarkPrices(), for the dashboard and the public status. */
+export async function markPriceFreshness(db: Knex, cutoff: Date): Promise<MarkPriceFreshness> {
+  const row = (await pricedSymbols(db)
+    .select(
+      db.raw('count(*) as symbols'),
+      db.raw('count(p.mark_price) as with_price'),
+      db.raw('sum(case when p.mark_price_synced_at is null or p.mark_price_synced_at < ? then 1 else 0 end) as stale', [cutoff]),
+      db.raw('max(p.mark_price_synced_at) as newest'),
+    )
+    .first()) as Record<string, unknown> | undefined;
+  return { symbols: Number(row?.symbols ?? 0), withPrice: Number(row?.with_price ?? 0), stale: Number(row?.stale ?? 0), newest: toDate(row?.newest) };
 }
 
 export interface DispatcherPulse {

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { decryptSecret, encryptSecret } from '../../crypto/secrets.js';
-import { toDate, toNumber } from '../../support/sql-values.js';
+import { toBool, toDate, toNumber } from '../../support/sql-values.js';
 import { isUniqueViolation } from '../helpers.js';
 
 export interface ListenKeyRow {
@@ -126,4 +126,38 @@ export async function recordKeepAliveFailure(db: Knex, accountId: number, now: D
 /** A keepalive succeeded for the stored key: status success, failure streak reset. */
 export async function recordKeepAliveSuccess(db: Knex, accountId: number, now: Date): Promise<void> {
   await db('binance_listen_keys').where({ account_id: accountId }).update({ last_keep_alive_at: now, last_keep_alive_status: 'success', failure_count: 0, updated_at: now });
+}
+
+export interface ListenKeyOverview {
+  accountId: number;
+  name: string;
+  isActive: boolean;
+  /** Whether a key row exists (the key itself is never read here). */
+  hasKey: boolean;
+  lastKeepAliveAt: Date | null;
+  /** 'success' or 'failure' (keepalive cron), null without a row. */
+  lastKeepAliveStatus: string | null;
+  failureCount: number | null;
+  lastFrameAt: Date | null;
+}
+
+/** Every account with its listen-key bookkeeping, for the admin UI; never selects (or decrypts) the key. */
+export async function listenKeyOverview(db: Knex): Promise<ListenKeyOverview[]> {
+  const rows = (await db('accounts as a')
+    .leftJoin('binance_listen_keys as k', 'k.account_id', 'a.id')
+    .select('a.id', 'a.name', 'a.is_active', 'k.id as key_row', 'k.last_keep_alive_at', 'k.last_keep_alive_status', 'k.failure_count', 'k.last_frame_at')
+    .orderBy('a.id')) as Array<Record<string, unknown>>;
+  return rows.map((r) => {
+    const hasKey = r.key_row !== null && r.key_row !== undefined;
+    return {
+      accountId: Number(r.id),
+      name: String(r.name),
+      isActive: toBool(r.is_active),
+      hasKey,
+      lastKeepAliveAt: toDate(r.last_keep_alive_at),
+      lastKeepAliveStatus: hasKey ? ((r.last_keep_alive_status as string | null) ?? null) : null,
+      failureCount: hasKey ? (toNumber(r.failure_count) ?? 0) : null,
+      lastFrameAt: toDate(r.last_frame_at),
+    };
+  });
 }

@@ -93,13 +93,28 @@ export async function lastRuns(db: Knex): Promise<Map<string, ScheduleRun>> {
 export interface RunQuery {
   taskId?: string;
   limit?: number;
+  /** Only runs that finished with a non-zero exit code (status 'failed'). */
+  failedOnly?: boolean;
+  /** Only rows older than this id (paging). */
+  beforeId?: number;
 }
 
 /** Recent rows, newest first. */
 export async function recentRuns(db: Knex, q: RunQuery = {}): Promise<ScheduleRun[]> {
   const query = db('schedule_runs').orderBy('id', 'desc').limit(q.limit ?? 50);
   if (q.taskId) query.where({ task_id: q.taskId });
+  if (q.failedOnly) query.whereNull('skipped_reason').whereNotNull('finished_at').whereNotNull('exit_code').whereNot('exit_code', 0);
+  if (q.beforeId) query.where('id', '<', q.beforeId);
   return ((await query) as Array<Record<string, unknown>>).map(toRun);
+}
+
+/** Per task: the runs started since `since` (skips included) and how many of them failed. */
+export async function runCountsSince(db: Knex, since: Date): Promise<Map<string, { runs: number; failed: number }>> {
+  const rows = (await db('schedule_runs')
+    .where('started_at', '>=', since)
+    .select('task_id', db.raw('count(*) as runs'), db.raw('sum(case when skipped_reason is null and finished_at is not null and exit_code <> 0 then 1 else 0 end) as failed'))
+    .groupBy('task_id')) as Array<{ task_id: string; runs: unknown; failed: unknown }>;
+  return new Map(rows.map((r) => [String(r.task_id), { runs: Number(r.runs), failed: Number(r.failed ?? 0) }]));
 }
 
 /** Delete rows that started before `before`; returns how many. */

@@ -30,13 +30,15 @@ export async function findArchivedStep(db: Db, tables: StepTables, id: number): 
   return row ? toStep(row) : null;
 }
 
-/** Rows of some blocks, ordered by index then id. */
-export async function blockRows(db: Db, tables: StepTables, blockUuids: string[]): Promise<Step[]> {
+/** Rows of some blocks, ordered by index then id (per chunk of 200 blocks); at most `limit` rows when given. */
+export async function blockRows(db: Db, tables: StepTables, blockUuids: string[], limit?: number): Promise<Step[]> {
   if (blockUuids.length === 0) return [];
   const out: Step[] = [];
   for (let i = 0; i < blockUuids.length; i += 200) {
-    const rows = await db(tables.steps).whereIn('block_uuid', blockUuids.slice(i, i + 200)).orderBy([{ column: 'index' }, { column: 'id' }]);
-    for (const r of rows) out.push(toStep(r));
+    if (limit !== undefined && out.length >= limit) break;
+    const q = db(tables.steps).whereIn('block_uuid', blockUuids.slice(i, i + 200)).orderBy([{ column: 'index' }, { column: 'id' }]);
+    if (limit !== undefined) q.limit(limit - out.length);
+    for (const r of await q) out.push(toStep(r));
   }
   return out;
 }
@@ -158,6 +160,8 @@ export async function pickGroups(trx: Knex | Knex.Transaction, tables: StepTable
 
 export interface ListFilters {
   state?: StepState;
+  /** Only rows whose is_throttled flag is this (the admin UI splits throttled out of pending). */
+  throttled?: boolean;
   group?: string | null;
   class?: string;
   workflowId?: string;
@@ -168,6 +172,7 @@ export interface ListFilters {
 export async function listSteps(db: Db, tables: StepTables, f: ListFilters): Promise<Step[]> {
   const q = db(tables.steps).orderBy('id', 'desc').limit(f.limit ?? 50);
   if (f.state) q.where('state', f.state);
+  if (f.throttled !== undefined) q.where('is_throttled', f.throttled);
   if (f.group !== undefined) {
     if (f.group === null) q.whereNull('group');
     else q.where('group', f.group);
@@ -178,8 +183,10 @@ export async function listSteps(db: Db, tables: StepTables, f: ListFilters): Pro
   return (await q).map(toStep);
 }
 
-/** Counts by state (for summaries and the admin UI). */
-export async function countByState(db: Db, tables: StepTables): Promise<Record<string, number>> {
-  const rows: Array<{ state: string; n: number | string }> = await db(tables.steps).select('state').count({ n: '*' }).groupBy('state');
+/** Counts by state (for summaries and the admin UI); only the given states when `states` is set. */
+export async function countByState(db: Db, tables: StepTables, states?: readonly StepState[]): Promise<Record<string, number>> {
+  const q = db(tables.steps).select('state').count({ n: '*' }).groupBy('state');
+  if (states) q.whereIn('state', [...states]);
+  const rows = (await q) as unknown as Array<{ state: string; n: number | string }>;
   return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
 }

@@ -36,3 +36,13 @@ export async function readSaturation(db: Knex, groupLike?: string): Promise<Satu
     max_pending_after: Number(r.max_pending_after),
   }));
 }
+
+/** Per group: ticks observed and ticks capped with work left over, summed over the minutes since `since`. */
+export async function saturationTotals(db: Knex, since: number): Promise<Array<{ group: string; observed: number; leftover: number }>> {
+  const rows = (await db(SATURATION_TABLE)
+    .where('bucket_started_at', '>=', new Date(since))
+    .select('group')
+    .sum({ observed: 'ticks_observed', leftover: 'ticks_capped_with_leftover' })
+    .groupBy('group')) as Array<{ group: string; observed: unknown; leftover: unknown }>;
+  return rows.map((r) => ({ group: String(r.group), observed: Number(r.observed ?? 0), leftover: Number(r.leftover ?? 0) }));
+}
