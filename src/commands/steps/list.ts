@@ -12,6 +12,7 @@ export default class StepsList extends BaseCommand {
     '<%= config.bin %> steps:list --state=failed --prefix=trading',
     '<%= config.bin %> steps:list --group=alpha --class=noop --limit=200 --json',
   ];
+  static readOnly = true;
   static override flags = {
     state: Flags.option({ description: 'Only steps in this state', options: [...STATES] })(),
     group: Flags.string({ description: 'Only this group ("null" for rows without one)' }),

@@ -8,6 +8,7 @@ export default class StepsShow extends BaseCommand {
   static override summary = 'Show a step and the tree it belongs to';
   static override description = 'Prints the whole tree of the step (from its root block down through every child block), with states, indexes and errors, and the step\'s own details. Archived steps are shown from the archive.';
   static override examples = ['<%= config.bin %> steps:show 42', '<%= config.bin %> steps:show 42 --prefix=trading --json'];
+  static readOnly = true;
   static override args = { id: Args.integer({ description: 'Step id', required: true, min: 1 }) };
   static override flags = { prefix: prefixFlag };
 

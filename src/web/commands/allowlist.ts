@@ -4,9 +4,10 @@
  *    disappears from the runner and a new one appears only if configuration allows it.
  *  - WEB_COMMANDS_ALLOW lists ids and prefix patterns (default kraite:*, steps:*, schedule:list,
  *    horizon:status, queue:failed).
- *  - NEVER_ALLOWED wins over configuration: key rotation, destructive migrations, maintenance mode,
- *    operator management, the web server itself, and the long-running programs (starting a second
- *    daemon from a web request would duplicate streams and ticks).
+ *  - NEVER_ALLOWED wins over configuration: key rotation, destructive migrations, maintenance mode
+ *    (down/up and kraite:cooldown/warmup, which end in them), operator management, the web server itself,
+ *    and the long-running programs (starting a second daemon from a web request would duplicate streams
+ *    and ticks).
  *  - Viewers may start only read-only commands: those whose class sets `static readOnly = true` (copied
  *    into the manifest by oclif), plus READ_ONLY_FALLBACK for contract commands of parts that may not
  *    mark themselves yet.
@@ -33,11 +34,19 @@ export const NEVER_ALLOWED: RegExp[] = [
   /^kraite:simulate-/,
   /^kraite:freeze$/,
   /^kraite:unfreeze$/,
+  // cooldown ends with `down` and warmup with `up` (and restarts the programs): box-level switches, like
+  // down/up themselves, belong to a shell on the box
+  /^kraite:cooldown$/,
+  /^kraite:warmup$/,
   /^help$/,
 ];
 
-/** Contract commands that only read, for parts that do not yet mark `static readOnly = true`. */
-export const READ_ONLY_FALLBACK = new Set(['steps:list', 'steps:show', 'schedule:list', 'horizon:status', 'horizon:supervisors', 'queue:failed', 'kraite:account-list']);
+/**
+ * Contract commands that only read, for parts that are not merged yet and so cannot mark themselves
+ * (`static readOnly = true`): the horizon pool's. steps:list, steps:show, schedule:list and
+ * kraite:account-list carry the mark in their classes now.
+ */
+export const READ_ONLY_FALLBACK = new Set(['horizon:status', 'horizon:supervisors', 'queue:failed']);
 
 export function matchesPattern(id: string, pattern: string): boolean {
   if (pattern === '*') return true;
