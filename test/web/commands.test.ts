@@ -25,7 +25,12 @@ describe('allow-list', () => {
     expect(ids).toContain('kraite:account-list');
     expect(ids.every((id) => id.startsWith('kraite:') || id.startsWith('steps:') || ['schedule:list', 'horizon:status', 'queue:failed'].includes(id))).toBe(true);
     const everything = allowedCommands(manifest, ['*']).map((c) => c.command.id);
-    for (const id of ['key:generate', 'migrate:fresh', 'user:create', 'user:2fa', 'web', 'help']) expect(everything).not.toContain(id);
+    for (const id of ['key:generate', 'migrate:fresh', 'user:create', 'user:2fa', 'web', 'help', 'down', 'up', 'kraite:cooldown', 'kraite:warmup']) expect(everything).not.toContain(id);
+    // the long-running programs the merged parts added never run from a web request
+    for (const id of ['kraite:dispatch-daemon', 'kraite:stream-binance-prices', 'kraite:stream-binance-user-data', 'kraite:simulate-binance', 'schedule:work', 'schedule:run', 'queue:work']) {
+      expect(manifest.commands[id], id).toBeDefined();
+      expect(everything).not.toContain(id);
+    }
     expect(isNeverAllowed('kraite:dispatch-daemon')).toBe(true);
     expect(isNeverAllowed('kraite:stream-binance-prices')).toBe(true);
     expect(isNeverAllowed('down')).toBe(true);
@@ -43,6 +48,10 @@ describe('allow-list', () => {
     expect(canRun('viewer', remove)).toBe(false);
     expect(canRun('admin', remove)).toBe(true);
     expect(manifest.commands['migrate:status']!.readOnly).toBe(true);
+    // the merged parts mark their read-only commands themselves; every steps:* writer stays admin-only
+    const steps = allowedCommands(manifest, DEFAULT_ALLOW).filter((c) => c.command.id.startsWith('steps:') || c.command.id.startsWith('schedule:'));
+    expect(steps.filter((c) => c.readOnly).map((c) => c.command.id)).toEqual(['schedule:list', 'steps:list', 'steps:show']);
+    expect(findAllowed(manifest, DEFAULT_ALLOW, 'kraite:cron-check-binance-listen-keys-stale')!.readOnly).toBe(false); // it writes alerts
   });
 });
 
