@@ -21,6 +21,9 @@ import type { Logger } from '../support/log.js';
 import { resolveProcessor, type JobProcessor, type WorkerContext } from './processors.js';
 import { QueueFactory } from './queues.js';
 
+/** Minutes of BullMQ metrics each queue keeps (one data point per minute): a day. */
+export const WORKER_METRICS_MINUTES = 24 * 60;
+
 export interface QueueWorkerDeps {
   config: AppConfig;
   db: Knex;
@@ -116,6 +119,8 @@ export class QueueWorker {
         concurrency: Math.max(1, this.opts.concurrency ?? 1),
         autorun: false,
         lockDuration: this.opts.lockDurationMs ?? 30_000,
+        // Per-minute completed/failed counts (Queue.getMetrics), read by the admin UI's throughput column.
+        metrics: { maxDataPoints: WORKER_METRICS_MINUTES },
       },
     );
     this.worker.on('completed', (job) => {

@@ -15,8 +15,15 @@ import { makeDueNow, reviveStep, transitionStep } from '../db/steps/transitions.
 import { UserError } from '../support/errors.js';
 import type { Clock } from '../support/clock.js';
 import type { Steps } from './api.js';
+import type { StepState } from './states.js';
 import type { StepTables } from './tables.js';
 import type { Step } from './types.js';
+
+/** States retryStep() acts on: pending (made due now), dispatched (requeued), failed / stopped / cancelled
+ *  (revived); a running step only with force. */
+export const RETRYABLE_STATES: readonly StepState[] = ['pending', 'dispatched', 'failed', 'stopped', 'cancelled'];
+/** States cancelStep() acts on. */
+export const CANCELLABLE_STATES: readonly StepState[] = ['pending', 'dispatched', 'not-runnable'];
 
 export interface OperatorResult {
   id: number;
@@ -90,7 +97,7 @@ export async function cancelStep(steps: Steps, db: Knex, clock: Clock, id: numbe
   const s = await findStep(db, t, id);
   if (!s) throw notFound(id, t);
   if (s.state === 'running') throw new UserError(`Step ${id} is running and cannot be cancelled (the state machine has no running → cancelled); it will finish or fail`);
-  if (s.state !== 'pending' && s.state !== 'dispatched' && s.state !== 'not-runnable') throw new UserError(`Step ${id} is already ${s.state}`);
+  if (!CANCELLABLE_STATES.includes(s.state)) throw new UserError(`Step ${id} is already ${s.state}`);
   if (!(await transitionStep(db, t, id, s.state, 'cancelled', { now: clock.now(), set: { error_message: 'Cancelled by an operator' } }))) throw new UserError(`Step ${id} changed state meanwhile; try again`);
   await steps.wake([{ set: t.set, group: s.group, moved: true }]);
   return { id, action: 'cancel', from: s.state, to: 'cancelled', revived: [] };

@@ -1,7 +1,8 @@
 /**
  * Run a CLI command of this box from a web request (execa with an argument array, never a shell), for the
- * few actions the admin UI delegates to the owning part's command: schedule:list / pause / resume,
- * queue:retry / queue:forget, horizon:pause / continue.
+ * few reads and actions the admin UI delegates to the owning part's command: schedule:list --json (the
+ * schedule definition lives in the kernel's module), queue:retry / queue:forget and horizon:pause / continue
+ * (the horizon part). Step and schedule actions run the owners' code in-process instead.
  */
 import path from 'node:path';
 import { projectRoot } from '../support/paths.js';

@@ -1,12 +1,22 @@
 /**
- * Retry and cancel a step from the admin UI. When the dispatcher's own commands exist (`steps:retry ID`,
- * `steps:cancel ID`, issue 4), they are run as child processes (execa, argument array) so the web follows
- * the dispatcher's exact semantics; until then the minimal conditional UPDATEs of
- * src/db/repositories/step-actions.ts are used.
+ * Retry and cancel a step from the admin UI, in-process, through the dispatcher's own operator code
+ * (src/steps/operator.ts: the functions behind `steps:retry ID` and `steps:cancel ID`) and the Step API
+ * (src/steps/api.ts), so the web follows the dispatcher's exact semantics and wakes the dispatch daemon:
+ *
+ *   retry:  pending → due now; dispatched → pending (a counted requeue); failed / stopped / cancelled →
+ *           revived with a fresh budget, with the later siblings cancelled because of it and the ancestors
+ *           that failed only because of it. A running step is refused (the CLI's --force is not offered
+ *           here: requeueing a step whose worker may still be alive is a shell decision).
+ *   cancel: pending / dispatched / not-runnable → cancelled (the dispatcher then cancels what follows it).
+ *
+ * A refusal (wrong state, unknown step, lost race) is the operator code's UserError, returned as a message.
  */
-import path from 'node:path';
-import { cancelStep, retryStep } from '../db/repositories/step-actions.js';
-import { projectRoot } from '../support/paths.js';
+import { findStep } from '../db/steps/repository.js';
+import { Steps } from '../steps/api.js';
+import { cancelStep, CANCELLABLE_STATES, retryStep, RETRYABLE_STATES, type OperatorResult } from '../steps/operator.js';
+import { stepTables } from '../steps/tables.js';
+import type { StepState } from '../steps/states.js';
+import { UserError } from '../support/errors.js';
 import type { WebServices } from './services.js';
 
 export type StepAction = 'retry' | 'cancel';
@@ -14,26 +24,32 @@ export type StepAction = 'retry' | 'cancel';
 export interface StepActionOutcome {
   ok: boolean;
   message: string;
-  via: 'cli' | 'sql';
-  previousError?: string | null;
+  /** The step's state before the action (null when the step does not exist). */
+  from: string | null;
+  to: string | null;
+  /** Other steps the retry revived (later siblings, ancestors). */
+  revived: number[];
+  previousError: string | null;
+}
+
+/** Which buttons the step page offers. */
+export function stepActionsFor(state: StepState): { retry: boolean; cancel: boolean } {
+  return { retry: RETRYABLE_STATES.includes(state), cancel: CANCELLABLE_STATES.includes(state) };
+}
+
+export function describeOutcome(r: OperatorResult): string {
+  return `Step ${r.id}: ${r.from} → ${r.to}${r.revived.length ? ` (also revived ${r.revived.join(', ')})` : ''}.`;
 }
 
 export async function performStepAction(s: WebServices, action: StepAction, setPrefix: string, id: number): Promise<StepActionOutcome> {
-  const commandId = `steps:${action}`;
-  const cmd = s.manifest()?.commands[commandId];
-  if (cmd) {
-    const { execa } = await import('execa');
-    const args = [path.join(projectRoot, 'bin', 'artisan'), commandId, String(id)];
-    if (setPrefix && cmd.flags.prefix) args.push(`--prefix=${setPrefix.replace(/_$/, '')}`);
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
-    for (const [k, v] of Object.entries(s.config.env)) if (v !== undefined) env[k] = v;
-    env.NO_COLOR = '1';
-    const r = await execa(process.execPath, args, { cwd: projectRoot, env, extendEnv: false, reject: false, timeout: 30_000, stdin: 'ignore' });
-    const out = `${String(r.stdout ?? '')}\n${String(r.stderr ?? '')}`.trim().slice(0, 500);
-    return { ok: r.exitCode === 0, message: out || (r.exitCode === 0 ? `Step ${id}: ${action} done.` : `${commandId} exited ${r.exitCode}`), via: 'cli' };
+  const steps = new Steps({ db: s.db, clock: s.clock, redis: s.redis, redisPrefix: s.prefix, log: s.log.child('steps') }, setPrefix);
+  const before = await findStep(s.db, stepTables(setPrefix), id);
+  const previousError = before?.error_message ?? null;
+  try {
+    const r = action === 'retry' ? await retryStep(steps, s.db, s.clock, id, false) : await cancelStep(steps, s.db, s.clock, id);
+    return { ok: true, message: describeOutcome(r), from: r.from, to: r.to, revived: r.revived, previousError };
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err; // a database or Redis failure is a 500, logged by the server
+    return { ok: false, message: err.message.endsWith('.') ? err.message : `${err.message}.`, from: before?.state ?? null, to: null, revived: [], previousError };
   }
-  const now = new Date(s.clock.now());
-  const res = action === 'retry' ? await retryStep(s.db, setPrefix, id, now) : await cancelStep(s.db, setPrefix, id, now);
-  if (!res.ok) return { ok: false, message: res.message, via: 'sql' };
-  return { ok: true, message: `Step ${id}: ${res.from} → ${res.to}.`, via: 'sql', previousError: res.previousError };
 }

@@ -3,8 +3,8 @@
  * (bin/artisan web, a child process on a free port) with seeded data. Screenshots of every page go to
  * test-results/browser/ (gitignored).
  *
- * Tables of parts not merged into this branch (steps, schedule_runs, api_snapshots) are created by the
- * fixtures from the reference schema when absent (see test/web/support/fixtures.ts).
+ * The data is seeded into the real tables of the merged parts (steps, schedule_runs, api_snapshots; see
+ * test/web/support/fixtures.ts); step retry and cancel run the dispatcher's own operator code.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -88,7 +88,8 @@ beforeAll(async () => {
   await seedNotifications(ctx.db, now);
   await seedFleet(ctx.redis, ctx.prefix, now);
   ({ driftSymbol } = await seedDriftSnapshots(ctx.db, 1, now));
-  await writeHeartbeat(ctx.redis, ctx.prefix, { daemon: 'dispatch-daemon', host: 'athena', pid: 1, started_at: now.toISOString(), last_cycle_at: now.toISOString(), ticks_per_sec: 20, dispatched_per_min: 120, sets: {} }, 600);
+  const sets = { default: { active: true, paused: false, last_tick_at: now.toISOString() }, trading: { active: true, paused: false, last_tick_at: now.toISOString() } };
+  await writeHeartbeat(ctx.redis, ctx.prefix, { daemon: 'dispatch-daemon', host: 'athena', pid: 1, started_at: now.toISOString(), at: now.toISOString(), status: 'running', last_cycle_at: now.toISOString(), ticks_per_sec: 20, dispatched_per_min: 120, sets }, 600);
   const queues = new QueueFactory({ prefix: ctx.prefix, connection: ctx.redis });
   await (await queues.queue('positions')).add('OpenPositionJob', { stepId: 1, prefix: '' }, { jobId: 'step:1:0' });
   await queues.close();
@@ -241,20 +242,22 @@ describe('admin pages', () => {
     await shot(page, '11-dashboard-live');
   });
 
-  it('runs a command from the runner with its output streaming in', async () => {
-    const id = readManifest()!.commands['steps:list'] ? 'steps:list' : 'kraite:account-list';
-    await page.goto(admin(`/commands/${id}`));
+  it('runs steps:list --json from the runner with its output streaming in', async () => {
+    expect(readManifest()!.commands['steps:list']?.readOnly).toBe(true);
+    await page.goto(admin('/commands/steps:list'));
     await page.check('input[name="flag.json"]');
     await Promise.all([page.waitForURL(/\/runs\/\d+$/), page.click('button[type=submit].primary')]);
     const pre = page.locator('pre.terminal');
     await expect.poll(async () => pre.getAttribute('data-run-finished'), { timeout: 30_000 }).toBe('succeeded');
-    const out = JSON.parse(await pre.innerText()) as Record<string, unknown>;
-    expect(Object.keys(out)).toContain(id === 'steps:list' ? Object.keys(out)[0]! : 'accounts');
+    const out = JSON.parse(await pre.innerText()) as { set: string; counts: Record<string, number>; steps: Array<{ id: number; state: string; class: string }> };
+    expect(out.set).toBe('default');
+    expect(out.counts).toMatchObject({ running: 2, completed: 2, failed: 1, cancelled: 1, pending: 2 });
+    expect(out.steps.find((st) => st.id === ids.childFailed)).toMatchObject({ state: 'failed', class: 'PlaceTakeProfitJob' });
     expect(await page.locator('[data-run-status]').innerText()).toBe('succeeded');
     await shot(page, '12-command-run');
     const history = await page.goto(admin('/runs'));
     expect(history?.status()).toBe(200);
-    expect(await page.locator('main').innerText()).toContain(id);
+    expect(await page.locator('main').innerText()).toContain('steps:list');
   });
 
   it('SQL page: rejects DELETE, UPDATE, multiple statements, FOR UPDATE and a slow query; masks secrets; exports CSV', async () => {
@@ -295,8 +298,10 @@ describe('admin pages', () => {
   it('retries a failed step and cancels a pending one', async () => {
     await page.goto(admin(`/steps/default/${ids.childFailed}`));
     await Promise.all([page.waitForLoadState('domcontentloaded'), page.click('button:has-text("Retry")')]);
-    expect(await page.locator('.flash-ok').innerText()).toBe(`Step ${ids.childFailed}: failed → pending.`);
+    // the dispatcher's retry also revives the later sibling that the failure had cancelled
+    expect(await page.locator('.flash-ok').innerText()).toBe(`Step ${ids.childFailed}: failed → pending (also revived ${ids.childCancelled}).`);
     expect((await ctx.db('steps').where({ id: ids.childFailed }).first('state')).state).toBe('pending');
+    expect((await ctx.db('steps').where({ id: ids.childCancelled }).first('state')).state).toBe('pending');
     await shot(page, '15-step-retried');
     await page.goto(admin(`/steps/default/${ids.pending}`));
     await Promise.all([page.waitForLoadState('domcontentloaded'), page.click('button:has-text("Cancel")')]);

@@ -18,15 +18,20 @@ import { createDataContext, type DataContext } from '../../src/web/data/context.
 import { sharedTables } from '../../src/db/migrations/0001_shared_tables.js';
 import { readDispatcher, dispatcherSection } from '../../src/web/data/dispatcher.js';
 import { readStreams } from '../../src/web/data/streams.js';
-import { readQueues, readFailedJobs } from '../../src/web/data/queues.js';
-import { readScheduler, schedulerSection } from '../../src/web/data/scheduler.js';
+import { readQueues, readFailedJobs, minuteCounts } from '../../src/web/data/queues.js';
+import { QueueWorker } from '../../src/queue/worker.js';
+import { systemClock } from '../../src/support/clock.js';
+import { readScheduler, readScheduleRuns, schedulerSection } from '../../src/web/data/scheduler.js';
 import { readFleet, classifyFleetReport } from '../../src/web/data/fleet.js';
 import { readAlerts } from '../../src/web/data/alerts.js';
 import { readPublicStatus } from '../../src/web/data/status.js';
 import { readBoxHealth } from '../../src/web/data/system.js';
 import { StepsData } from '../../src/web/data/steps.js';
 import { Absent } from '../../src/web/data/safe.js';
-import { ensureFailedJobs, ensureSaturationTable, seedFleet, seedNotifications, seedScheduleRuns, seedSteps } from './support/fixtures.js';
+import { upsertSaturation } from '../../src/db/steps/saturation.js';
+import { recordKeepAliveFailure, upsertListenKey } from '../../src/db/repositories/listen-keys.js';
+import { pauseSchedule } from '../../src/kernel/state.js';
+import { ensureFailedJobs, seedFleet, seedNotifications, seedScheduleRuns, seedSteps } from './support/fixtures.js';
 
 let ctx: TestContext;
 let data: DataContext;
@@ -113,6 +118,20 @@ describe('before the other parts exist', () => {
   });
 });
 
+describe('queue throughput from BullMQ metrics', () => {
+  it('counts the last complete minute and the last hour from the running count and the pushed minutes', () => {
+    const t0 = Date.UTC(2026, 0, 1, 10, 30, 20);
+    // 3 jobs so far in 10:30 (not pushed yet); data[0] = 10:29 (5), then 10:28 (0), 10:27 (2)
+    const m = { meta: { count: 110, prevTS: Date.UTC(2026, 0, 1, 10, 30, 1), prevCount: 107 }, data: [5, 0, 2] };
+    expect(minuteCounts(m, t0)).toEqual({ lastMinute: 5, lastHour: 10 });
+    expect(minuteCounts(m, t0 + 60_000)).toEqual({ lastMinute: 3, lastHour: 10 }); // idle since: 10:30 is the last complete minute
+    expect(minuteCounts(m, t0 + 120_000)).toEqual({ lastMinute: 0, lastHour: 10 });
+    expect(minuteCounts(m, t0 + 59 * 60_000)).toEqual({ lastMinute: 0, lastHour: 3 }); // only 10:30 is still inside the hour
+    expect(minuteCounts(m, t0 + 3 * 3600_000)).toEqual({ lastMinute: 0, lastHour: 0 });
+    expect(minuteCounts({ meta: { count: 0, prevTS: 0, prevCount: 0 }, data: [] }, t0)).toBeNull();
+  });
+});
+
 describe('with contract data', () => {
   let ids: Record<string, number>;
 
@@ -121,24 +140,30 @@ describe('with contract data', () => {
     await seedDemo(ctx.db, requireKey(ctx.config.appKey), { now });
     ids = await seedSteps(ctx.db, '', now);
     await seedSteps(ctx.db, 'trading_', now);
-    await ensureSaturationTable(ctx.db);
-    await ctx.db('steps_dispatcher_saturation').insert([
-      { group: 'alpha', bucket_started_at: new Date(clock.now() - 60_000), ticks_observed: 60, ticks_capped: 30, ticks_capped_with_leftover: 15 },
-      { group: 'trading_alpha', bucket_started_at: new Date(clock.now() - 60_000), ticks_observed: 60, ticks_capped: 60, ticks_capped_with_leftover: 60 },
-    ]);
+    // as kraite:cron-flush-dispatcher-saturation writes them (trading lanes carry the prefix)
+    const minute = Math.floor((clock.now() - 60_000) / 60_000) * 60_000;
+    await upsertSaturation(ctx.db, { group: 'alpha', bucket_started_at: minute, ticks_observed: 60, ticks_capped: 30, ticks_capped_with_leftover: 15, total_dispatched: 900, max_pending_after: 40 }, clock.now());
+    await upsertSaturation(ctx.db, { group: 'trading_alpha', bucket_started_at: minute, ticks_observed: 60, ticks_capped: 60, ticks_capped_with_leftover: 60, total_dispatched: 6000, max_pending_after: 500 }, clock.now());
+    // listen keys as the user-data daemon and the keepalive cron leave them: account 1 fine, account 2 failing
+    const appKey = requireKey(ctx.config.appKey);
+    await upsertListenKey(ctx.db, appKey, 1, 'listen-key-of-account-1', now);
+    await upsertListenKey(ctx.db, appKey, 2, 'listen-key-of-account-2', now);
+    await recordKeepAliveFailure(ctx.db, 2, now, 255);
+    await recordKeepAliveFailure(ctx.db, 2, now, 255);
     await seedScheduleRuns(ctx.db, now);
     await seedNotifications(ctx.db, now);
     await seedFleet(ctx.redis, ctx.prefix, now);
     await writeHeartbeat(
       ctx.redis,
       ctx.prefix,
-      { daemon: 'dispatch-daemon', host: 'athena', pid: 4242, started_at: now.toISOString(), at: now.toISOString(), last_cycle_at: now.toISOString(), ticks_per_sec: 19.5, dispatched_per_min: 240, sets: { default: { active: true, paused: false, last_tick_at: now.toISOString() } } },
+      // the shape src/steps/daemon.ts writes
+      { daemon: 'dispatch-daemon', host: 'athena', pid: 4242, started_at: now.toISOString(), at: now.toISOString(), status: 'running', last_cycle_at: now.toISOString(), ticks_per_sec: 19.5, dispatched_per_min: 240, sets: { default: { active: true, paused: false, last_tick_at: now.toISOString() }, trading: { active: true, paused: true, last_tick_at: null } } },
       30,
     );
     await writeHeartbeat(
       ctx.redis,
       ctx.prefix,
-      { daemon: 'stream-user-data', host: 'athena', pid: 1, started_at: now.toISOString(), at: now.toISOString(), accounts_total: 3, accounts_connected: 2, dead_letters_pending: 0, accounts: { '1': { connected: true, last_frame_at: new Date(clock.now() - 4000).toISOString(), listen_key_status: 'success', reconnects: 0 }, '2': { connected: false, last_frame_at: null, listen_key_status: 'failed', reconnects: 7 } } },
+      { daemon: 'stream-user-data', host: 'athena', pid: 1, started_at: now.toISOString(), at: now.toISOString(), accounts_total: 3, accounts_connected: 2, dead_letters_pending: 0, accounts: { '1': { connected: true, last_frame_at: new Date(clock.now() - 4000).toISOString(), listen_key_status: 'active', reconnects: 0 }, '2': { connected: false, last_frame_at: null, listen_key_status: 'expired', reconnects: 7 } }, sink_mode: 'direct' },
       90,
     );
     await pauseDispatch(ctx.redis, ctx.prefix, 'trading_', 'test pause', 600, now);
@@ -151,7 +176,8 @@ describe('with contract data', () => {
 
   it('reads the dispatcher per set: active work, last tick, heartbeat rates, saturation and pauses', async () => {
     const d = await readDispatcher(data);
-    expect(d.daemon).toMatchObject({ host: 'athena', pid: 4242 });
+    expect(d.daemon).toMatchObject({ host: 'athena', pid: 4242, status: 'running', gate: null });
+    expect(d.killSwitch).toBe(false);
     const def = d.sets.find((s) => s.set === 'default')!;
     expect(def).toMatchObject({ installed: true, status: 'running', active: { pending: 2, dispatched: 0, running: 2 }, groups: 10, lockedGroups: 0, ticksPerSec: 19.5, dispatchedPerMin: 240, saturationPercent: 25 });
     expect(def.lastTickAgeSeconds).toBeLessThanOrEqual(3);
@@ -203,11 +229,13 @@ describe('with contract data', () => {
     await ctx.db('exchange_symbol_prices').where('exchange_symbol_id', '<=', 3).update({ mark_price_synced_at: new Date(clock.now() - 120_000) });
     const s = await readStreams(data);
     expect(s.userData).toMatchObject({ running: true, accountsTotal: 3, accountsConnected: 2 });
-    expect(s.accounts.map((a) => [a.id, a.connected, a.listenKeyStatus])).toEqual([
-      [1, true, 'success'],
-      [2, false, 'failed'],
-      [3, null, null],
+    expect(s.accounts.map((a) => [a.id, a.connected, a.socketKeyStatus, a.hasKey, a.keepAliveStatus, a.failureCount])).toEqual([
+      [1, true, 'active', true, 'success', 0],
+      [2, false, 'expired', true, 'failure', 2],
+      [3, null, null, false, null, null],
     ]);
+    expect(s.accounts[0]!.keepAliveAgeSeconds).toBe(0);
+    expect(JSON.stringify(s)).not.toContain('listen-key-of-account'); // the key itself is never read
     expect(s.accounts[0]!.lastFrameAgeSeconds).toBe(4);
     expect(s.markPrices).toMatchObject({ symbols: 10, withPrice: 10, stale: 3 });
   });
@@ -218,6 +246,15 @@ describe('with contract data', () => {
     expect(pos).toMatchObject({ waiting: 2, active: 0, failed: 0 });
     expect(pos.oldestWaitSeconds).not.toBeNull();
     expect(q.horizon[0]).toMatchObject({ host: 'athena', status: 'running', supervisors: [{ name: 'user-data', processes: [{ pid: 78, jobs: 12 }] }] });
+    // throughput from BullMQ's per-minute metrics, as QueueWorker records them (real time: BullMQ stamps them)
+    const probe = await queues.queue('metrics-probe');
+    await probe.add('probe', { n: 1 });
+    await probe.add('probe', { n: 2 });
+    const worker = new QueueWorker({ config: ctx.config, db: ctx.db, redis: daemonRedis, clock: systemClock, log: createLogger('test') }, { queue: 'metrics-probe', stopWhenEmpty: true, processor: async () => 'done' });
+    expect(await worker.run()).toMatchObject({ processed: 2 });
+    const live = await readQueues(createDataContext({ ...data, clock: systemClock }));
+    expect(live.queues.find((x) => x.name === 'metrics-probe')).toMatchObject({ waiting: 0, completedLastHour: 2, failedLastHour: 0 });
+    expect(live.queues.find((x) => x.name === 'positions')!.completedLastHour).toBeNull(); // no worker: "no metrics", not 0
     await ensureFailedJobs(ctx.db);
     await ctx.db('failed_jobs').insert({ uuid: crypto.randomUUID(), queue: 'user-data-stream-0', name: 'ProcessUserDataEvent', payload: '{}', exception: 'Error: boom\n at x', failed_at: new Date(clock.now()) });
     data.probe.forget();
@@ -229,16 +266,24 @@ describe('with contract data', () => {
   it('summarises the scheduler: last run per task and failures in 24 h', async () => {
     data.probe.forget();
     const s = await readScheduler(data);
-    expect(s.tasks.map((t) => [t.taskId, t.lastRun.outcome, t.failures24h, t.runs24h])).toEqual([
+    expect(s.tasks.map((t) => [t.taskId, t.lastRun.status, t.failures24h, t.runs24h])).toEqual([
       ['kraite:cron-refresh-binance-listen-keys', 'ok', 0, 2],
       ['kraite:fleet-report', 'skipped', 0, 1],
-      ['steps:recover-stale', 'failed', 1, 1],
+      ['steps:recover-stale --recover-dispatched --release-locks --watchdog-progress', 'failed', 1, 1],
     ]);
-    expect(s.recentFailures[0]!.outputTail).toBe('Error: lock wait timeout');
+    expect(s.recentFailures.map((r) => r.output_tail)).toEqual(['Error: lock wait timeout']);
     expect(s.paused).toBeNull();
+    // the flag schedule:pause writes (src/kernel/state.ts)
+    await pauseSchedule(ctx.redis, ctx.prefix, { since: '2026-01-01T00:00:00.000Z', reason: 'db migration', host: 'athena' });
+    expect((await readScheduler(data)).paused).toEqual({ reason: 'db migration', since: '2026-01-01T00:00:00.000Z', host: 'athena' });
+    // any other value still means paused
     await ctx.redis.set(`${ctx.prefix}:schedule:paused`, '1');
-    expect((await readScheduler(data)).paused).toEqual({ reason: null, since: null, by: null });
+    expect((await readScheduler(data)).paused).toEqual({ reason: null, since: null, host: null });
     await ctx.redis.del(`${ctx.prefix}:schedule:paused`);
+    expect(await readScheduleRuns(data, { failedOnly: true })).toHaveLength(1);
+    const history = await readScheduleRuns(data, { task: 'kraite:cron-refresh-binance-listen-keys', limit: 1 });
+    expect(history).toHaveLength(1);
+    expect(await readScheduleRuns(data, { task: 'kraite:cron-refresh-binance-listen-keys', beforeId: history[0]!.id })).toHaveLength(1);
   });
 
   it('classifies fleet reports: online, stale after 12 min, missing when absent', async () => {
@@ -269,5 +314,15 @@ describe('with contract data', () => {
     expect(st.mark_prices).toMatchObject({ state: 'ok', symbols: 10, stale: 0 });
     expect(st.dispatcher.state).toBe('degraded'); // the trading set is paused
     expect(JSON.stringify(st)).not.toContain('athena'); // no host names in public
+  });
+
+  it('reports the dispatcher down when its daemon says it is gated by the kill switch', async () => {
+    const now = new Date(clock.now());
+    await writeHeartbeat(ctx.redis, ctx.prefix, { daemon: 'dispatch-daemon', host: 'athena', pid: 4243, started_at: now.toISOString(), at: now.toISOString(), status: 'gated:kill-switch', last_cycle_at: now.toISOString(), ticks_per_sec: 0, dispatched_per_min: 0, sets: {} }, 30);
+    const d = await readDispatcher(data);
+    expect(d.daemon).toMatchObject({ status: 'gated:kill-switch', gate: 'kill-switch' });
+    expect(d.killSwitch).toBe(true);
+    expect((await readPublicStatus(data)).dispatcher).toEqual({ state: 'down', label: 'Dispatch switched off' });
+    await ctx.redis.del(`${ctx.prefix}:heartbeat:dispatch-daemon:athena`);
   });
 });

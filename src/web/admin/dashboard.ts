@@ -26,7 +26,7 @@ function healthPanel(d: DashboardSnapshot): SafeHtml {
 function dispatcherPanel(d: DashboardSnapshot): SafeHtml {
   return sectionBody(d.dispatcher, (v) => {
     const daemon = v.daemon
-      ? html`<p>Daemon on <strong>${v.daemon.host}</strong> (pid ${v.daemon.pid}), heartbeat ${fmtAge(v.daemon.ageSeconds)} ago, last cycle ${fmtAge(v.daemon.lastCycleAgeSeconds)} ago.</p>`
+      ? html`<p>${v.daemon.gate ? html`${badge('gated', `gated: ${v.daemon.gate}`)} ` : v.daemon.status === 'stopping' ? html`${badge('paused', 'stopping')} ` : ''}Daemon on <strong>${v.daemon.host}</strong> (pid ${v.daemon.pid}), heartbeat ${fmtAge(v.daemon.ageSeconds)} ago, last cycle ${fmtAge(v.daemon.lastCycleAgeSeconds)} ago.</p>`
       : html`<p>${badge('not running')} No <code>dispatch-daemon</code> heartbeat in Redis.</p>`;
     const kill = v.killSwitch ? html`<p class="flash flash-error">CAN_DISPATCH_STEPS=false: the kill switch is on.</p>` : '';
     const rows = v.sets.map(
@@ -51,18 +51,18 @@ function streamsPanel(d: DashboardSnapshot): SafeHtml {
       ? html`${badge('running')} User-data: <strong>${fmtNum(v.userData.accountsConnected)}</strong> of ${fmtNum(v.userData.accountsTotal)} sockets connected${v.userData.deadLettersPending ? html`, <span class="bad">${v.userData.deadLettersPending} dead letters pending</span>` : ''}.`
       : html`${badge('not running')} User-data stream: no heartbeat.`;
     const pr = v.prices.running
-      ? html`${badge(v.prices.connected ? 'connected' : 'down', v.prices.connected ? 'connected' : 'disconnected')} Mark prices: last frame ${fmtAge(v.prices.lastFrameAgeSeconds)} ago, last flush ${fmtAge(v.prices.lastFlushAgeSeconds)} ago.`
+      ? html`${badge(v.prices.connected ? 'connected' : 'down', v.prices.connected ? 'connected' : 'disconnected')} Mark prices on ${v.prices.host}: ${v.prices.symbolsKnown === null ? '' : html`${fmtNum(v.prices.symbolsKnown)} symbols, `}last frame ${fmtAge(v.prices.lastFrameAgeSeconds)} ago, last flush ${fmtAge(v.prices.lastFlushAgeSeconds)} ago.`
       : html`${badge('not running')} Price stream: no heartbeat.`;
     const mp = v.markPrices;
     const stale = mp.symbols === 0 ? html`<span class="muted">no symbols yet</span>` : html`<strong class="${mp.stale ? 'bad' : 'ok'}">${fmtNum(mp.stale)}</strong> of ${fmtNum(mp.symbols)} symbols have a mark price older than ${MARK_PRICE_STALE_SECONDS} s (newest ${fmtAge(mp.newestAgeSeconds)} ago)`;
     const rows = v.accounts.map(
       (a) => html`<tr><td>${a.name} <span class="muted">#${a.id}</span>${a.active ? '' : html` ${badge('mute', 'inactive')}`}</td>
-  <td>${a.connected === null ? html`<span class="muted">—</span>` : badge(a.connected ? 'connected' : 'down', a.connected ? 'connected' : 'disconnected')}</td>
+  <td>${a.connected === null ? html`<span class="muted">—</span>` : badge(a.connected ? 'connected' : 'down', a.connected ? 'connected' : 'disconnected')}${a.reconnects ? html` <span class="muted small">${a.reconnects} reconnects</span>` : ''}</td>
   <td class="num">${fmtAge(a.lastFrameAgeSeconds)}</td>
-  <td>${a.listenKeyStatus ? badge(a.listenKeyStatus === 'success' ? 'ok' : a.listenKeyStatus, a.listenKeyStatus) : html`<span class="muted">no key</span>`}</td>
+  <td>${a.socketKeyStatus ? html`${badge(a.socketKeyStatus, `key ${a.socketKeyStatus}`)} ` : ''}${a.hasKey ? html`${badge(a.keepAliveStatus ?? 'unknown', `keep-alive ${a.keepAliveStatus ?? 'not yet'}`)}${a.failureCount ? html` <span class="bad small">${a.failureCount} failures</span>` : ''}` : html`<span class="muted">no key</span>`}</td>
   <td class="num">${fmtAge(a.keepAliveAgeSeconds)}</td></tr>`,
     );
-    return html`<p>${ud}</p><p>${pr}</p><p>${stale}.</p>${table(['Account', 'Socket', 'Last frame', 'Listen key', 'Keep-alive'], rows, { empty: 'No accounts.' })}`;
+    return html`<p>${ud}</p><p>${pr}</p><p>${stale}.</p>${table(['Account', 'Socket', 'Last frame', 'Listen key', 'Keep-alive age'], rows, { empty: 'No accounts.' })}`;
   });
 }
 
@@ -84,7 +84,7 @@ function schedulerPanel(d: DashboardSnapshot): SafeHtml {
     const head = html`<p>${v.paused ? html`${badge('paused')} Schedule paused${v.paused.reason ? html`: ${v.paused.reason}` : ''}.` : ''}
   ${v.heartbeat ? html`Last <code>schedule:run</code> on ${v.heartbeat.host} ${fmtAge(v.heartbeat.lastRunAgeSeconds ?? v.heartbeat.ageSeconds)} ago.` : html`${badge('not running')} No scheduler heartbeat.`}</p>`;
     const rows = v.tasks.map(
-      (t) => html`<tr><td><code>${t.command || t.taskId}</code></td><td>${badge(t.lastRun.outcome)}</td><td>${fmtTime(t.lastRun.startedAt)}</td><td class="num ${t.failures24h ? 'bad' : ''}">${t.failures24h} / ${t.runs24h}</td></tr>`,
+      (t) => html`<tr><td><code>${t.command || t.taskId}</code></td><td>${badge(t.lastRun.status)}</td><td>${fmtTime(t.lastRun.started_at)}</td><td class="num ${t.failures24h ? 'bad' : ''}">${t.failures24h} / ${t.runs24h}</td></tr>`,
     );
     return html`${head}${table(['Task', 'Last run', 'Started', 'Failed / runs (24 h)'], rows, { empty: 'No task has run yet.' })}`;
   });

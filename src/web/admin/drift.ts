@@ -1,5 +1,6 @@
 /** Accounts drift: local positions and orders against the exchange snapshots (../data/drift.ts). */
 import type { FastifyInstance } from 'fastify';
+import { accountNames } from '../../db/repositories/accounts.js';
 import { DRIFT_SNAPSHOT_MAX_AGE_SECONDS, readDrift, type AccountDrift, type OrderPair, type PositionPair } from '../data/drift.js';
 import { html, qs, type SafeHtml } from '../html.js';
 import type { WebServices } from '../services.js';
@@ -53,9 +54,9 @@ export function registerDrift(app: FastifyInstance, s: WebServices): void {
     const accountId = intParam(q.account) ?? undefined;
     const onlyDrift = q.only === 'drift';
     const d = await readDrift(s.data, { accountId });
-    const all = (await s.db('accounts').select('id', 'name').orderBy('id')) as Array<{ id: number; name: string }>;
+    const all = await accountNames(s.db);
     const totals = d.accounts.reduce((n, a) => n + a.outOfSync, 0);
-    const filter = html`<form method="get" action="/drift" class="filters"><label>Account <select name="account"><option value="">all</option>${all.map((a) => html`<option value="${a.id}"${Number(a.id) === accountId ? html` selected` : ''}>${a.name}</option>`)}</select></label>
+    const filter = html`<form method="get" action="/drift" class="filters"><label>Account <select name="account"><option value="">all</option>${all.map((a) => html`<option value="${a.id}"${a.id === accountId ? html` selected` : ''}>${a.name}</option>`)}</select></label>
 <label><input type="checkbox" name="only" value="drift"${onlyDrift ? html` checked` : ''}> only drift</label> <button type="submit">Show</button></form>`;
     const body = html`<p>${totals ? badge('drift', `${totals} out of sync`) : badge('synced', 'no drift')} Exchange truth comes from the <code>api_snapshots</code> the ingestion side records (the web never calls the exchange). A snapshot older than ${DRIFT_SNAPSHOT_MAX_AGE_SECONDS / 60} min makes rows unverified. Prices match within 0.1 %.</p>
 ${filter}${d.accounts.length ? d.accounts.map((a) => accountCard(a, onlyDrift)) : html`<p class="empty">No accounts.</p>`}

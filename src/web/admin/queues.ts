@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Job } from 'bullmq';
 import { queuesSection, readFailedJobs } from '../data/queues.js';
+import { forgetFailedJob } from '../../db/repositories/web-failed-jobs.js';
 import { html } from '../html.js';
 import type { WebServices } from '../services.js';
 import { runCli } from '../cli.js';
@@ -97,8 +98,7 @@ ${table(
       }
     } else if (kind === 'forget') {
       via = 'sql';
-      const n = await s.db('failed_jobs').where('uuid', id).delete();
-      ok = n > 0;
+      ok = await forgetFailedJob(s.db, id);
       message = ok ? `Failed job ${id} forgotten.` : `Failed job ${id} not found.`;
     } else {
       via = 'none';

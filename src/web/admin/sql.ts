@@ -6,6 +6,7 @@
  * failed — is written to the audit log.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { listTables } from '../../db/introspect.js';
 import { checkReadOnlySql } from '../sql/check.js';
 import { maskRows, MASK } from '../sql/mask.js';
 import { toCsv } from '../sql/csv.js';
@@ -23,16 +24,12 @@ interface SqlOutcome {
   result?: SqlPage & { maskedColumns: string[]; maskedCells: number };
 }
 
-async function listTables(s: WebServices): Promise<string[]> {
-  const c = s.config.database.client;
+async function tablesOf(s: WebServices): Promise<string[]> {
   try {
-    if (c === 'sqlite') return ((await s.db.raw("select name from sqlite_master where type in ('table','view') and name not like 'sqlite_%' order by name")) as Array<{ name: string }>).map((r) => r.name);
-    if (c === 'pg') return ((await s.db.raw('select table_name as name from information_schema.tables where table_schema = current_schema() order by 1')).rows as Array<{ name: string }>).map((r) => r.name);
-    const [rows] = await s.db.raw('select table_name as name from information_schema.tables where table_schema = database() order by 1');
-    return (rows as Array<{ name: string; NAME?: string }>).map((r) => r.name ?? r.NAME!);
+    return await listTables(s.db);
   } catch (err) {
     s.log.warn('could not list tables for the SQL page', { err });
-    return [];
+    return []; // the picker is a convenience: the page still works without it
   }
 }
 
@@ -90,7 +87,7 @@ function pager(csrf: string, query: string, r: SqlPage): SafeHtml {
 export function registerSql(app: FastifyInstance, s: WebServices): void {
   const show = async (req: FastifyRequest, reply: FastifyReply, query: string, perPage: number, outcome: SqlOutcome | null) => {
     const csrf = reply.generateCsrf();
-    const tables = await listTables(s);
+    const tables = await tablesOf(s);
     let results: SafeHtml = html``;
     if (outcome && !outcome.ok) results = html`<div class="flash flash-error" role="alert">${outcome.error}</div>`;
     if (outcome?.result) {

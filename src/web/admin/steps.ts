@@ -4,13 +4,12 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dispatchPause, pauseDispatch, resumeDispatch } from '../../support/box-flags.js';
-import { CANCELLABLE_STATES, RETRYABLE_STATES } from '../../db/repositories/step-actions.js';
 import { STEP_SETS, stepSetByName } from '../data/context.js';
 import { Absent } from '../data/safe.js';
 import { isStepState, STEP_STATES, type StepRow, type TreeNode } from '../data/steps.js';
 import { html, qs, type SafeHtml } from '../html.js';
 import type { WebServices } from '../services.js';
-import { performStepAction } from '../step-actions.js';
+import { performStepAction, stepActionsFor } from '../step-actions.js';
 import { badge, card, fmtAge, fmtDuration, fmtNum, fmtTime, pre, table } from '../views.js';
 import { csrfField } from './layout.js';
 import { back, intParam, renderPage, setFlash, strParam } from './page.js';
@@ -137,22 +136,34 @@ ${admin ? (pause && pause.prefix !== null ? html`<form method="post" action="/st
     const id = intParam(p.id);
     if (!set || !id) return reply.callNotFound();
     let body: SafeHtml;
+    let status = 200;
     try {
       const st = await s.steps.detail(set.prefix, id);
       if (!st) {
-        reply.code(404);
-        body = html`<p class="empty">Step ${id} does not exist in the ${set.name} set (it may have been archived).</p>`;
+        status = 404;
+        body = html`<p class="empty">Step ${id} does not exist in the ${set.name} set, live or archived (steps:purge may have deleted it).</p>`;
       } else {
-        const ancestors = await s.steps.ancestors(set.prefix, st);
-        const tree = await s.steps.tree(set.prefix, st);
+        const ancestors = st.archived ? [] : await s.steps.ancestors(set.prefix, st);
+        const tree = st.archived ? { root: [], truncated: false } : await s.steps.tree(set.prefix, st);
         const admin = req.user!.role === 'admin';
         const csrf = reply.generateCsrf();
+        const can = st.archived ? { retry: false, cancel: false } : stepActionsFor(st.state);
+        // retry on a pending step only makes a delayed one due now: offered when it is delayed
+        const delayed = !!st.dispatchAfter && st.dispatchAfter.getTime() > s.clock.now();
+        const showRetry = can.retry && (st.state !== 'pending' || delayed);
+        const retryLabel = st.state === 'pending' ? 'Run now' : st.state === 'dispatched' ? 'Requeue' : 'Retry';
+        const hint =
+          st.archived
+            ? html`<p class="muted small">${badge('archived')} This step was archived with its settled tree (<code>steps_archive</code>); it can no longer change.</p>`
+            : st.state === 'running'
+              ? html`<p class="muted small">A running step belongs to its worker: it cannot be cancelled, and <code>steps:retry ${st.id} --force</code> requeues it only if that worker is gone (steps:recover-stale does so after its timeout).</p>`
+              : '';
         const actions = admin
-          ? html`<div class="toolbar">${(RETRYABLE_STATES as readonly string[]).includes(st.state) && !st.childBlockUuid ? html`<form method="post" action="/steps/${set.name}/${st.id}/retry" class="inline">${csrfField(csrf)}<button type="submit" data-confirm="Retry step ${st.id}?">Retry</button></form>` : ''}
-${(CANCELLABLE_STATES as readonly string[]).includes(st.state) ? html`<form method="post" action="/steps/${set.name}/${st.id}/cancel" class="inline">${csrfField(csrf)}<button type="submit" class="danger" data-confirm="Cancel step ${st.id}?">Cancel</button></form>` : ''}</div>`
-          : html`<p class="muted small">Retry and cancel need the admin role.</p>`;
+          ? html`<div class="toolbar">${showRetry ? html`<form method="post" action="/steps/${set.name}/${st.id}/retry" class="inline">${csrfField(csrf)}<button type="submit" data-confirm="${retryLabel} step ${st.id}?">${retryLabel}</button></form>` : ''}
+${can.cancel ? html`<form method="post" action="/steps/${set.name}/${st.id}/cancel" class="inline">${csrfField(csrf)}<button type="submit" class="danger" data-confirm="Cancel step ${st.id}?">Cancel</button></form>` : ''}</div>${hint}`
+          : html`<p class="muted small">Retry and cancel need the admin role.</p>${hint}`;
         const facts = html`<dl class="facts">
-<dt>State</dt><dd>${badge(st.shownState)}</dd><dt>Class</dt><dd><code>${st.class ?? '—'}</code></dd><dt>Label</dt><dd>${st.label ?? '—'}</dd>
+<dt>State</dt><dd>${badge(st.shownState)}${st.executionMode ? html` <span class="muted small">${st.executionMode}</span>` : ''}${st.archived ? html` ${badge('archived')}` : ''}</dd><dt>Class</dt><dd><code>${st.class ?? '—'}</code></dd><dt>Label</dt><dd>${st.label ?? '—'}</dd>
 <dt>Type</dt><dd>${st.type}</dd><dt>Group</dt><dd>${st.group ?? '—'}</dd><dt>Queue</dt><dd>${st.queue ?? '—'}${st.priority ? ` (${st.priority})` : ''}</dd>
 <dt>Block</dt><dd><a href="/steps/${set.name}/block/${st.blockUuid}"><code>${st.blockUuid}</code></a> index ${st.index ?? '—'}</dd>
 <dt>Child block</dt><dd>${st.childBlockUuid ? html`<a href="/steps/${set.name}/block/${st.childBlockUuid}"><code>${st.childBlockUuid}</code></a>` : '—'}</dd>
@@ -162,7 +173,7 @@ ${(CANCELLABLE_STATES as readonly string[]).includes(st.state) ? html`<form meth
 <dt>Completed</dt><dd>${fmtTime(st.completedAt)}</dd><dt>Duration</dt><dd>${fmtDuration(st.durationMs)}</dd><dt>Updated</dt><dd>${fmtTime(st.updatedAt)}</dd>
 </dl>`;
         body = html`${actions}
-<div class="grid two">${card(`Step #${st.id}`, facts)}${card('Tree', html`${ancestors.length ? html`<p class="muted small">${ancestors.length} level(s) above; showing the whole tree from its root.</p>` : ''}${renderTree(set.name, tree.root, st.id)}${tree.truncated ? html`<p class="muted">Tree cut at 500 steps.</p>` : ''}`)}</div>
+<div class="grid two">${card(`Step #${st.id}`, facts)}${card('Tree', st.archived ? html`<p class="muted">The archived tree is in <code>${set.prefix}steps_archive</code> (block <code>${st.blockUuid}</code>).</p>` : html`${ancestors.length ? html`<p class="muted small">${ancestors.length} level(s) above; showing the whole tree from its root.</p>` : ''}${renderTree(set.name, tree.root, st.id)}${tree.truncated ? html`<p class="muted">Tree cut at 500 steps.</p>` : ''}`)}</div>
 ${card('Arguments', pre(st.arguments))}${card('Response', pre(st.response))}
 ${card('Error', html`${st.errorMessage ? pre(st.errorMessage, 'code error-text') : html`<p class="muted">No error.</p>`}${st.errorStackTrace ? html`<details><summary>Stack trace</summary>${pre(st.errorStackTrace)}</details>` : ''}`)}
 ${Object.keys(st.extra).length ? card('Other columns', pre(st.extra)) : ''}`;
@@ -171,7 +182,7 @@ ${Object.keys(st.extra).length ? card('Other columns', pre(st.extra)) : ''}`;
       if (!(err instanceof Absent)) throw err;
       body = absentBox(err);
     }
-    return renderPage(req, reply, { title: `Step ${id}`, active: 'steps', body: html`${setTabs(set.name)}${body}` });
+    return renderPage(req, reply, { title: `Step ${id}`, active: 'steps', body: html`${setTabs(set.name)}${body}`, status });
   });
 
   const action = (kind: 'retry' | 'cancel') => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -180,13 +191,13 @@ ${Object.keys(st.extra).length ? card('Other columns', pre(st.extra)) : ''}`;
     const id = intParam(p.id);
     if (!set || !id) return reply.code(404).send({ error: 'Unknown step' });
     try {
-      await s.steps.table(set.prefix);
+      await s.steps.tables(set.prefix);
     } catch (err) {
       if (err instanceof Absent) return reply.code(409).send({ error: err.message });
       throw err;
     }
     const r = await performStepAction(s, kind, set.prefix, id);
-    await s.audit(req, `step.${kind}`, `${set.name}:${id}`, { ok: r.ok, via: r.via, message: r.message, previous_error: r.previousError?.slice(0, 500) ?? null });
+    await s.audit(req, `step.${kind}`, `${set.name}:${id}`, { ok: r.ok, from: r.from, to: r.to, revived: r.revived, message: r.message, previous_error: r.previousError?.slice(0, 500) ?? null });
     if (/application\/json/.test(String(req.headers.accept ?? ''))) return reply.code(r.ok ? 200 : 409).send(r);
     setFlash(req, r.ok ? 'ok' : 'error', r.message);
     return back(reply, `/steps/${set.name}/${id}`);

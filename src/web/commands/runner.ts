@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { finishRun, getRun, setRunPid, startRun, type RunStatus } from '../../db/repositories/command-runs.js';
+import { finishRun, getRun, latestRunningRunId, setRunPid, startRun, type RunStatus } from '../../db/repositories/command-runs.js';
 import type { Clock } from '../../support/clock.js';
 import type { Logger } from '../../support/log.js';
 import { projectRoot } from '../../support/paths.js';
@@ -86,8 +86,8 @@ export class CommandRunner {
     const ttlMs = (this.deps.timeoutSeconds + 60) * 1000;
     const got = await redis.set(this.lockKey(command), token, 'PX', ttlMs, 'NX');
     if (got !== 'OK') {
-      const running = (await db('command_runs').where({ command, status: 'running' }).orderBy('id', 'desc').first('id')) as { id: number } | undefined;
-      throw new RunConflict(`${command} is already running${running ? ` (run #${running.id})` : ''}; one run per command at a time.`, running ? Number(running.id) : null);
+      const running = await latestRunningRunId(db, command);
+      throw new RunConflict(`${command} is already running${running !== null ? ` (run #${running})` : ''}; one run per command at a time.`, running);
     }
     let id: number;
     try {

@@ -1,5 +1,6 @@
 /** Recent alerts from the `notifications` table (foundation; written by src/notify/notifier.ts). */
-import { parseJson, toDate } from '../../support/sql-values.js';
+import { recentNotifications } from '../../db/repositories/notifications.js';
+import { parseJson } from '../../support/sql-values.js';
 import { redact } from '../../support/mask.js';
 import { section, type Section } from './safe.js';
 import type { DataContext } from './context.js';
@@ -16,24 +17,15 @@ export interface AlertRow {
 }
 
 export async function readAlerts(ctx: DataContext, limit = 10): Promise<AlertRow[]> {
-  const rows = (await ctx.db('notifications').orderBy('id', 'desc').limit(limit)) as Array<Record<string, unknown>>;
-  return rows.map((r) => {
+  return (await recentNotifications(ctx.db, limit)).map((r) => {
     let context: unknown = null;
     try {
+      // The Notifier redacts before it stores; redacted again here for rows written by anything else.
       context = redact(parseJson(r.context));
     } catch {
-      context = String(r.context); // stored text that is not JSON: show it as text
+      context = r.context; // stored text that is not JSON: show it as text
     }
-    return {
-      id: Number(r.id),
-      canonical: String(r.canonical),
-      severity: String(r.severity),
-      title: String(r.title),
-      message: (r.message as string | null) ?? null,
-      hostname: (r.hostname as string | null) ?? null,
-      createdAt: toDate(r.created_at),
-      context,
-    };
+    return { id: r.id, canonical: r.canonical, severity: r.severity, title: r.title, message: r.message, hostname: r.hostname, createdAt: r.createdAt, context };
   });
 }
 

@@ -1,15 +1,21 @@
 /**
- * The step dispatcher as seen from outside (issue 4), per step set:
- *  - SQL `{p}steps` (active work by state), `{p}steps_dispatcher` (group locks, last_tick_completed),
- *    `steps_dispatcher_saturation` (per group per minute; trading rows are named trading_<group>);
- *  - Redis heartbeat `<prefix>:heartbeat:dispatch-daemon:<host>` ({last_cycle_at, ticks_per_sec,
- *    dispatched_per_min, sets: {default|trading: {active, paused, last_tick_at}}});
+ * The step dispatcher as seen from outside (issue 4), per step set, through its own repositories:
+ *  - `{p}steps` active work by state (countByState), `{p}steps_dispatcher` lane locks and
+ *    last_tick_completed (laneLocks), `steps_dispatcher_saturation` per group per minute, trading rows named
+ *    trading_<group> (saturationTotals) — src/db/steps/;
+ *  - Redis heartbeat `<prefix>:heartbeat:dispatch-daemon:<host>` ({status: running | gated:<why> | stopping,
+ *    last_cycle_at, ticks_per_sec, dispatched_per_min, sets: {default|trading: {active, paused, last_tick_at}}});
  *  - Redis dispatch pause flags (src/support/box-flags.ts).
  * Contract: docs/contracts.md "Heartbeats", "SQL tables by owner", "Flags".
  */
 import { readHeartbeats, type Heartbeat } from '../../support/heartbeat.js';
 import { dispatchPause, type DispatchPause } from '../../support/box-flags.js';
-import { toDate, toNumber } from '../../support/sql-values.js';
+import { toNumber } from '../../support/sql-values.js';
+import { countByState } from '../../db/steps/repository.js';
+import { laneLocks } from '../../db/steps/browse.js';
+import { saturationTotals } from '../../db/steps/saturation.js';
+import { ACTIVE } from '../../steps/states.js';
+import { SATURATION_TABLE, stepTables } from '../../steps/tables.js';
 import { ageSeconds, section, type Section } from './safe.js';
 import { STEP_SETS, type DataContext } from './context.js';
 
@@ -34,8 +40,9 @@ export interface DispatcherSet {
 }
 
 export interface DispatcherView {
+  /** CAN_DISPATCH_STEPS=false on this box, or the daemon reports itself gated by the kill switch. */
   killSwitch: boolean;
-  daemon: { host: string; pid: number; ageSeconds: number | null; lastCycleAgeSeconds: number | null } | null;
+  daemon: { host: string; pid: number; status: string | null; gate: string | null; ageSeconds: number | null; lastCycleAgeSeconds: number | null } | null;
   sets: DispatcherSet[];
 }
 
@@ -48,9 +55,12 @@ export async function readDispatcher(ctx: DataContext): Promise<DispatcherView> 
   const beat = newestHeartbeat(await readHeartbeats(ctx.redis, ctx.prefix, 'dispatch-daemon'));
   const setsInfo = (beat?.sets ?? {}) as Record<string, { active?: unknown; paused?: unknown; last_tick_at?: string }>;
   const sets: DispatcherSet[] = [];
+  // One read for both sets: the saturation table is shared (trading lanes are named trading_<group>).
+  const saturation = (await ctx.probe.has(SATURATION_TABLE)) ? await saturationTotals(ctx.db, now - 5 * 60_000) : null;
   for (const s of STEP_SETS) {
+    const t = stepTables(s.prefix);
     const pause = await dispatchPause(ctx.redis, ctx.prefix, s.prefix);
-    const installed = await ctx.probe.has(`${s.prefix}steps`);
+    const installed = await ctx.probe.has(t.steps);
     const base: DispatcherSet = {
       set: s.name,
       installed,
@@ -70,39 +80,29 @@ export async function readDispatcher(ctx: DataContext): Promise<DispatcherView> 
       sets.push(base);
       continue;
     }
-    const rows = (await ctx.db(`${s.prefix}steps`).select('state').count({ n: '*' }).whereIn('state', ['pending', 'dispatched', 'running']).groupBy('state')) as Array<{ state: string; n: unknown }>;
-    const active = { pending: 0, dispatched: 0, running: 0 };
-    for (const r of rows) active[r.state as keyof typeof active] = Number(r.n);
+    const counts = await countByState(ctx.db, t, ACTIVE);
+    const active = { pending: counts.pending ?? 0, dispatched: counts.dispatched ?? 0, running: counts.running ?? 0 };
     base.active = active;
 
     let lastTick: number | null = null;
-    if (await ctx.probe.has(`${s.prefix}steps_dispatcher`)) {
-      const groups = (await ctx.db(`${s.prefix}steps_dispatcher`).select('group', 'can_dispatch', 'last_tick_completed')) as Array<{ group: string | null; can_dispatch: unknown; last_tick_completed: unknown }>;
-      base.groups = groups.length;
-      base.lockedGroups = groups.filter((g) => !(g.can_dispatch === true || g.can_dispatch === 1 || g.can_dispatch === '1')).length;
-      for (const g of groups) {
-        const t = toDate(g.last_tick_completed)?.getTime() ?? null;
-        if (t !== null && (lastTick === null || t > lastTick)) lastTick = t;
-      }
+    if (await ctx.probe.has(t.dispatcher)) {
+      const lanes = await laneLocks(ctx.db, t);
+      base.groups = lanes.length;
+      base.lockedGroups = lanes.filter((l) => !l.canDispatch).length;
+      for (const l of lanes) if (l.lastTickCompleted !== null && (lastTick === null || l.lastTickCompleted > lastTick)) lastTick = l.lastTickCompleted;
     }
     const hbTick = setsInfo[s.name]?.last_tick_at ? Date.parse(setsInfo[s.name]!.last_tick_at!) : NaN;
     if (Number.isFinite(hbTick) && (lastTick === null || hbTick > lastTick)) lastTick = hbTick;
     base.lastTickAgeSeconds = lastTick === null ? null : ageSeconds(now, lastTick);
 
-    if (await ctx.probe.has('steps_dispatcher_saturation')) {
-      const since = new Date(now - 5 * 60_000);
-      const rows = (await ctx.db('steps_dispatcher_saturation')
-        .where('bucket_started_at', '>=', since)
-        .select('group')
-        .sum({ observed: 'ticks_observed', leftover: 'ticks_capped_with_leftover' })
-        .groupBy('group')) as Array<{ group: string; observed: unknown; leftover: unknown }>;
+    if (saturation) {
       let observed = 0;
       let leftover = 0;
-      for (const r of rows) {
+      for (const r of saturation) {
         const mine = s.prefix ? r.group.startsWith(s.prefix) : !r.group.startsWith('trading_');
         if (!mine) continue;
-        observed += toNumber(r.observed) ?? 0;
-        leftover += toNumber(r.leftover) ?? 0;
+        observed += r.observed;
+        leftover += r.leftover;
       }
       base.saturationPercent = observed > 0 ? Math.round((leftover / observed) * 1000) / 10 : null;
     }
@@ -115,10 +115,12 @@ export async function readDispatcher(ctx: DataContext): Promise<DispatcherView> 
     else base.status = work > 0 ? 'stalled' : 'not running';
     sets.push(base);
   }
+  const status = typeof beat?.status === 'string' ? beat.status : null;
+  const gate = status?.startsWith('gated:') ? status.slice('gated:'.length) : null;
   const daemon = beat
-    ? { host: beat.host, pid: beat.pid, ageSeconds: ageSeconds(now, beat.at), lastCycleAgeSeconds: ageSeconds(now, (beat.last_cycle_at as string | undefined) ?? null) }
+    ? { host: beat.host, pid: beat.pid, status, gate, ageSeconds: ageSeconds(now, beat.at), lastCycleAgeSeconds: ageSeconds(now, (beat.last_cycle_at as string | undefined) ?? null) }
     : null;
-  return { killSwitch: !ctx.config.canDispatchSteps, daemon, sets };
+  return { killSwitch: !ctx.config.canDispatchSteps || gate === 'kill-switch', daemon, sets };
 }
 
 export function dispatcherSection(ctx: DataContext): Promise<Section<DispatcherView>> {

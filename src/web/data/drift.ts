@@ -2,12 +2,12 @@
  * Accounts drift: local open positions and their working orders against the exchange's picture, taken
  * from the `api_snapshots` rows the ingestion side writes (issue 5; the web box never calls the exchange).
  *
- * Snapshots (latest row per account and canonical):
- *   account-positions    Binance GET /fapi/v2/positionRisk (or v3) array: symbol, positionAmt, entryPrice, positionSide…
- *   account-open-orders  Binance GET /fapi/v1/openOrders array: orderId, clientOrderId, symbol, status, type, side,
- *                        price, stopPrice, origQty, positionSide, closePosition…
- *   account-algo-orders  optional; algo/conditional orders (algoId, clientAlgoId, orderType, triggerPrice, quantity…)
- * A payload may also be an object wrapping the array in `positions`, `orders` or `data`.
+ * Snapshots: the newest `api_snapshots` row of each account (latestSnapshot(), canonical `binance`), written
+ * by `kraite:cron-snapshot-accounts` as {positions: [GET /fapi/v3/positionRisk rows], open_orders:
+ * [GET /fapi/v1/openOrders rows]}, exactly as Binance sent them (symbol, positionAmt, entryPrice,
+ * positionSide…; orderId, clientOrderId, status, type, side, price, stopPrice, origQty, closePosition…).
+ * Binance's algo (conditional) orders are not in that snapshot: local algo orders are unverified.
+ * Local rows: open positions and their working orders (src/db/repositories/open-positions.ts).
  *
  * Each pair is synced, drift (naming the fields that differ), local-only, exchange-only, or unverified:
  *  - no snapshot, or a snapshot older than DRIFT_SNAPSHOT_MAX_AGE_SECONDS;
@@ -19,8 +19,10 @@
  * Only drift, local-only and exchange-only count as "out of sync".
  */
 import { latestSnapshot } from '../../db/repositories/api-snapshots.js';
+import { accountNames } from '../../db/repositories/accounts.js';
+import { openPositionsWithOrders } from '../../db/repositories/open-positions.js';
 import { compareDecimal, decimalsWithin, isDecimal } from '../../support/decimal.js';
-import { toBool, toDate, toDecimalString } from '../../support/sql-values.js';
+import { toBool } from '../../support/sql-values.js';
 import { ageSeconds } from './safe.js';
 import type { DataContext } from './context.js';
 
@@ -379,44 +381,38 @@ async function latestSnapshots(ctx: DataContext, accountIds: number[]): Promise<
 }
 
 export async function readLocalPositions(ctx: DataContext, accountId: number): Promise<LocalPosition[]> {
-  const rows = (await ctx.db('positions').where({ account_id: accountId }).whereIn('status', OPEN_POSITION_STATUSES).orderBy('id')) as Array<Record<string, unknown>>;
-  if (!rows.length) return [];
-  const orders = (await ctx.db('orders').whereIn('position_id', rows.map((r) => Number(r.id))).whereIn('status', WORKING_ORDER_STATUSES).orderBy('id')) as Array<Record<string, unknown>>;
+  const rows = await openPositionsWithOrders(ctx.db, accountId, OPEN_POSITION_STATUSES, WORKING_ORDER_STATUSES);
   return rows.map((r) => ({
-    id: Number(r.id),
-    symbol: String(r.parsed_trading_pair),
-    direction: String(r.direction).toUpperCase(),
-    status: String(r.status),
-    quantity: toDecimalString(r.quantity),
-    entryPrice: toDecimalString(r.opening_price),
-    createdAt: toDate(r.created_at),
-    orders: orders
-      .filter((o) => Number(o.position_id) === Number(r.id))
-      .map((o) => ({
-        id: Number(o.id),
-        clientOrderId: (o.client_order_id as string | null) ?? null,
-        exchangeOrderId: (o.exchange_order_id as string | null) ?? null,
-        type: String(o.type),
-        side: String(o.side),
-        status: String(o.status),
-        price: toDecimalString(o.price),
-        quantity: toDecimalString(o.quantity),
-        isAlgo: toBool(o.is_algo),
-        updatedAt: toDate(o.updated_at),
-      })),
+    id: r.id,
+    symbol: r.symbol,
+    direction: r.direction,
+    status: r.status,
+    quantity: r.quantity,
+    entryPrice: r.openingPrice,
+    createdAt: r.createdAt,
+    orders: r.orders.map((o) => ({
+      id: o.id,
+      clientOrderId: o.clientOrderId,
+      exchangeOrderId: o.exchangeOrderId,
+      type: o.type,
+      side: o.side,
+      status: o.status,
+      price: o.price,
+      quantity: o.quantity,
+      isAlgo: o.isAlgo,
+      updatedAt: o.updatedAt,
+    })),
   }));
 }
 
 export async function readDrift(ctx: DataContext, opts: { accountId?: number } = {}): Promise<{ snapshotsInstalled: boolean; accounts: AccountDrift[] }> {
-  const q = ctx.db('accounts').select('id', 'name', 'is_active').orderBy('id');
-  if (opts.accountId) q.where({ id: opts.accountId });
-  const accounts = (await q) as Array<{ id: number; name: string; is_active: unknown }>;
+  const accounts = await accountNames(ctx.db, opts.accountId);
   const snapshotsInstalled = await ctx.probe.has('api_snapshots');
-  const snaps = snapshotsInstalled ? await latestSnapshots(ctx, accounts.map((a) => Number(a.id))) : new Map();
+  const snaps = snapshotsInstalled ? await latestSnapshots(ctx, accounts.map((a) => a.id)) : new Map();
   const now = ctx.clock.now();
   const out: AccountDrift[] = [];
   for (const a of accounts) {
-    const id = Number(a.id);
+    const id = a.id;
     const problems: string[] = [];
     let parsed: AccountDrift['positions'] = [];
     let result: ReturnType<typeof computeDrift>;
@@ -438,7 +434,7 @@ export async function readDrift(ctx: DataContext, opts: { accountId?: number } =
       result = { snapshots: { positions: null, orders: null, algo: null }, positions: [], orphanOrders: [], counts: { synced: 0, drift: 0, 'local-only': 0, 'exchange-only': 0, unverified: 0 }, outOfSync: 0 };
     }
     if (!snapshotsInstalled) problems.push('api_snapshots is not installed yet: every local row is unverified');
-    out.push({ accountId: id, name: String(a.name), active: toBool(a.is_active), ...result, positions: parsed, problems });
+    out.push({ accountId: id, name: a.name, active: a.isActive, ...result, positions: parsed, problems });
   }
   return { snapshotsInstalled, accounts: out };
 }

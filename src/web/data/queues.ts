@@ -7,13 +7,14 @@
  *  - Horizon master state `<prefix>:horizon:master:<host>` {host, pid, status, started_at, at, supervisors:
  *    [{name, queues, balance, min, max, processes: [{pid, queue, status, jobs, started_at, rss_mb}]}]};
  *  - Horizon metric snapshots `<prefix>:horizon:metrics:*` (shown as stored, when they are JSON strings);
- *  - failed jobs: SQL `failed_jobs` (uuid, queue, job name, payload, exception, failed_at) when present,
- *    else BullMQ's failed sets.
+ *  - failed jobs: SQL `failed_jobs` (uuid, queue, job name, payload, exception, failed_at) when present
+ *    (src/db/repositories/web-failed-jobs.ts), else BullMQ's failed sets. Step jobs are added with
+ *    removeOnFail (the step row is the record), so failed steps show in the step browser, not here.
  */
 import type { Job } from 'bullmq';
 import { allUserDataQueues } from '../../queue/user-data.js';
 import { queuePrefix } from '../../redis/keys.js';
-import { toDate } from '../../support/sql-values.js';
+import { listFailedJobs } from '../../db/repositories/web-failed-jobs.js';
 import { ageSeconds, parseRedisJson, scanKeys, section, type Section } from './safe.js';
 import type { DataContext } from './context.js';
 
@@ -138,6 +139,28 @@ async function readHorizonMetrics(ctx: DataContext): Promise<QueuesView['horizon
   return out;
 }
 
+/**
+ * BullMQ's per-minute metrics (recorded by workers started with `metrics`, as QueueWorker is) as counts for
+ * the last complete minute and the last 60 minutes. BullMQ keeps a running `count`, and pushes the count of a
+ * finished minute onto the data list only when the next job finishes in a later minute: the jobs since
+ * `prevTS` (count − prevCount) all finished in prevTS's minute, and data[0] is the minute before it (then
+ * older minutes, zeros for idle ones). Null when no worker has recorded anything.
+ */
+export function minuteCounts(m: { meta: { count: number; prevTS: number; prevCount: number }; data: number[] }, now: number): { lastMinute: number; lastHour: number } | null {
+  if (!m.meta.prevTS && m.meta.count === 0 && m.data.length === 0) return null;
+  const nowMin = Math.floor(now / 60_000);
+  const prevMin = Math.floor(m.meta.prevTS / 60_000);
+  const pending = Math.max(0, m.meta.count - m.meta.prevCount);
+  const countIn = (minute: number): number => {
+    if (minute === prevMin) return pending;
+    const i = prevMin - 1 - minute; // data[0] is prevMin − 1
+    return minute < prevMin && i < m.data.length ? (m.data[i] ?? 0) : 0;
+  };
+  let lastHour = 0;
+  for (let minute = nowMin - 59; minute <= nowMin; minute++) lastHour += countIn(minute);
+  return { lastMinute: countIn(nowMin - 1), lastHour };
+}
+
 export async function readQueueStats(ctx: DataContext): Promise<QueueStats[]> {
   const now = ctx.clock.now();
   const out: QueueStats[] = [];
@@ -145,9 +168,8 @@ export async function readQueueStats(ctx: DataContext): Promise<QueueStats[]> {
     const q = await ctx.queues.queue(name);
     const c = await q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
     const [oldest] = (await q.getJobs(['waiting', 'prioritized'], 0, 0, true)) as Job[];
-    const completed = await q.getMetrics('completed', 0, 59);
-    const failed = await q.getMetrics('failed', 0, 59);
-    const hasMetrics = completed.meta.count > 0 || completed.data.length > 0;
+    const completed = minuteCounts(await q.getMetrics('completed', 0, 59), now);
+    const failed = minuteCounts(await q.getMetrics('failed', 0, 59), now);
     out.push({
       name,
       waiting: c.waiting ?? 0,
@@ -158,9 +180,10 @@ export async function readQueueStats(ctx: DataContext): Promise<QueueStats[]> {
       paused: await q.isPaused(),
       prioritized: c.prioritized ?? 0,
       oldestWaitSeconds: oldest?.timestamp ? ageSeconds(now, oldest.timestamp) : null,
-      completedLastMinute: hasMetrics ? (completed.data[0] ?? 0) : null,
-      completedLastHour: hasMetrics ? completed.data.reduce((a, b) => a + b, 0) : null,
-      failedLastHour: hasMetrics ? failed.data.reduce((a, b) => a + b, 0) : null,
+      // null = no worker recorded metrics for this queue (not "zero jobs")
+      completedLastMinute: completed || failed ? (completed?.lastMinute ?? 0) : null,
+      completedLastHour: completed || failed ? (completed?.lastHour ?? 0) : null,
+      failedLastHour: completed || failed ? (failed?.lastHour ?? 0) : null,
     });
   }
   return out;
@@ -172,18 +195,8 @@ export async function readQueues(ctx: DataContext): Promise<QueuesView> {
 
 export async function readFailedJobs(ctx: DataContext, limit = 50): Promise<{ source: 'failed_jobs' | 'bullmq'; jobs: FailedJob[] }> {
   if (await ctx.probe.has('failed_jobs')) {
-    const rows = (await ctx.db('failed_jobs').select('*').orderBy('failed_at', 'desc').limit(limit)) as Array<Record<string, unknown>>;
-    return {
-      source: 'failed_jobs',
-      jobs: rows.map((r) => ({
-        source: 'failed_jobs',
-        id: String(r.uuid ?? r.id),
-        queue: String(r.queue ?? ''),
-        name: String(r.name ?? r.job_name ?? r.job ?? ''),
-        exception: String(r.exception ?? '').slice(0, 2000),
-        failedAt: toDate(r.failed_at),
-      })),
-    };
+    const rows = await listFailedJobs(ctx.db, limit);
+    return { source: 'failed_jobs', jobs: rows.map((r) => ({ source: 'failed_jobs', id: r.uuid, queue: r.queue, name: r.name, exception: r.exception.slice(0, 2000), failedAt: r.failedAt })) };
   }
   const jobs: FailedJob[] = [];
   for (const name of await queueNames(ctx)) {

@@ -8,6 +8,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../../support/log.js';
 import { errorMessage } from '../../support/errors.js';
+import { tableExists } from '../../db/introspect.js';
 
 export type Section<T> = { status: 'ok'; data: T } | { status: 'absent'; reason: string } | { status: 'error'; message: string };
 
@@ -60,7 +61,7 @@ export class TableProbe {
     const hit = this.cache.get(table);
     const t = this.now();
     if (hit && t - hit.at < this.ttlMs) return hit.exists;
-    const exists = await this.db.schema.hasTable(table);
+    const exists = await tableExists(this.db, table);
     this.cache.set(table, { at: t, exists });
     return exists;
   }

@@ -1,29 +1,21 @@
 /**
- * The scheduler (issue 3) as seen from outside:
- *  - SQL `schedule_runs` (task_id, command, slot, host, pid, started_at, finished_at, exit_code,
- *    skipped_reason, output_tail);
- *  - heartbeat `<prefix>:heartbeat:scheduler:<host>` {last_run_at, last_slot, tasks_due, tasks_failed};
- *  - the pause flag `<prefix>:schedule:paused` (any value = paused; JSON {reason, paused_at, by} when the
- *    web writes it).
+ * The scheduler (issue 3) as seen from outside, through its own code:
+ *  - SQL `schedule_runs` through the kernel's repository (src/db/repositories/schedule.ts): the last run of
+ *    each task (lastRuns), runs and failures since a time (runCountsSince), history (recentRuns); a run's
+ *    status is the kernel's: ok, failed, skipped, or running (finished_at null: running, or died);
+ *  - heartbeat `<prefix>:heartbeat:scheduler:<host>` {last_run_at, last_slot, tasks_due, tasks_failed},
+ *    written by every schedule:run (TTL 180 s);
+ *  - the pause flag `<prefix>:schedule:paused` = JSON {since, reason, host} (src/kernel/state.ts, written by
+ *    schedule:pause and by the admin UI through the same function); any other value still reads as paused.
  */
+import { lastRuns, recentRuns, runCountsSince, type ScheduleRun } from '../../db/repositories/schedule.js';
+import { pausedKey } from '../../kernel/state.js';
 import { readHeartbeats } from '../../support/heartbeat.js';
-import { toDate, toNumber } from '../../support/sql-values.js';
+import { toNumber } from '../../support/sql-values.js';
 import { ageSeconds, section, type Section } from './safe.js';
 import type { DataContext } from './context.js';
 
-export interface ScheduleRun {
-  id: number | null;
-  taskId: string;
-  command: string;
-  slot: string | null;
-  host: string | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  exitCode: number | null;
-  skippedReason: string | null;
-  outputTail: string | null;
-  outcome: 'ok' | 'failed' | 'skipped' | 'running';
-}
+export type { ScheduleRun };
 
 export interface TaskSummary {
   taskId: string;
@@ -33,49 +25,33 @@ export interface TaskSummary {
   runs24h: number;
 }
 
+export interface SchedulePause {
+  reason: string | null;
+  since: string | null;
+  /** The host that paused (schedule:pause) or the web host (admin UI). */
+  host: string | null;
+}
+
 export interface SchedulerView {
-  paused: { reason: string | null; since: string | null; by: string | null } | null;
-  heartbeat: { host: string; ageSeconds: number | null; lastRunAgeSeconds: number | null; tasksDue: number | null; tasksFailed: number | null } | null;
+  paused: SchedulePause | null;
+  heartbeat: { host: string; ageSeconds: number | null; lastRunAgeSeconds: number | null; lastSlot: string | null; tasksDue: number | null; tasksFailed: number | null } | null;
   tasks: TaskSummary[];
   recentFailures: ScheduleRun[];
 }
 
-export function scheduleTaskOutcome(r: { finishedAt: Date | null; exitCode: number | null; skippedReason: string | null }): ScheduleRun['outcome'] {
-  if (r.skippedReason) return 'skipped';
-  if (!r.finishedAt && r.exitCode === null) return 'running';
-  return r.exitCode === 0 ? 'ok' : 'failed';
-}
-
-function toRun(r: Record<string, unknown>): ScheduleRun {
-  const run = {
-    id: toNumber(r.id),
-    taskId: String(r.task_id ?? r.command ?? '?'),
-    command: String(r.command ?? ''),
-    slot: r.slot === null || r.slot === undefined ? null : String(r.slot instanceof Date ? r.slot.toISOString() : r.slot),
-    host: (r.host as string | null) ?? null,
-    startedAt: toDate(r.started_at),
-    finishedAt: toDate(r.finished_at),
-    exitCode: toNumber(r.exit_code),
-    skippedReason: (r.skipped_reason as string | null) ?? null,
-    outputTail: (r.output_tail as string | null) ?? null,
-  };
-  return { ...run, outcome: scheduleTaskOutcome(run) };
-}
-
-export function schedulePausedKey(prefix: string): string {
-  return `${prefix}:schedule:paused`;
-}
-
-export async function readSchedulePause(ctx: DataContext): Promise<SchedulerView['paused']> {
-  const raw = await ctx.redis.get(schedulePausedKey(ctx.prefix));
+export async function readSchedulePause(ctx: DataContext): Promise<SchedulePause | null> {
+  const raw = await ctx.redis.get(pausedKey(ctx.prefix));
   if (raw === null) return null;
   try {
-    const v = JSON.parse(raw) as Record<string, unknown>;
-    if (v && typeof v === 'object') return { reason: (v.reason as string) ?? null, since: (v.paused_at as string) ?? (v.since as string) ?? null, by: (v.by as string) ?? null };
+    const v = JSON.parse(raw) as Record<string, unknown> | null;
+    if (v && typeof v === 'object') {
+      const str = (x: unknown) => (typeof x === 'string' ? x : null);
+      return { reason: str(v.reason), since: str(v.since) ?? str(v.paused_at), host: str(v.host) ?? str(v.by) };
+    }
   } catch {
     // a plain value (e.g. "1" or a timestamp) written by another tool: paused, without details
   }
-  return { reason: null, since: null, by: null };
+  return { reason: null, since: null, host: null };
 }
 
 export async function readScheduler(ctx: DataContext): Promise<SchedulerView> {
@@ -88,40 +64,26 @@ export async function readScheduler(ctx: DataContext): Promise<SchedulerView> {
         host: beat.host,
         ageSeconds: ageSeconds(now, beat.at),
         lastRunAgeSeconds: ageSeconds(now, (beat.last_run_at as string | undefined) ?? null),
+        lastSlot: typeof beat.last_slot === 'string' ? beat.last_slot : null,
         tasksDue: toNumber(beat.tasks_due),
         tasksFailed: toNumber(beat.tasks_failed),
       }
     : null;
   await ctx.probe.require('schedule_runs', 'The scheduler');
-  const since = new Date(now - 24 * 3600_000);
-  const rows = ((await ctx.db('schedule_runs').select('*').orderBy('started_at', 'desc').limit(2000)) as Array<Record<string, unknown>>).map(toRun);
-  const byTask = new Map<string, TaskSummary>();
-  for (const r of rows) {
-    let t = byTask.get(r.taskId);
-    if (!t) {
-      t = { taskId: r.taskId, command: r.command, lastRun: r, failures24h: 0, runs24h: 0 };
-      byTask.set(r.taskId, t);
-    }
-    if (r.startedAt && r.startedAt >= since) {
-      t.runs24h++;
-      if (r.outcome === 'failed') t.failures24h++;
-    }
-  }
+  const last = await lastRuns(ctx.db);
+  const counts = await runCountsSince(ctx.db, new Date(now - 24 * 3600_000));
+  const tasks = [...last.values()].map((r) => ({ taskId: r.task_id, command: r.command, lastRun: r, failures24h: counts.get(r.task_id)?.failed ?? 0, runs24h: counts.get(r.task_id)?.runs ?? 0 }));
   return {
     paused,
     heartbeat,
-    tasks: [...byTask.values()].sort((a, b) => a.taskId.localeCompare(b.taskId)),
-    recentFailures: rows.filter((r) => r.outcome === 'failed').slice(0, 10),
+    tasks: tasks.sort((a, b) => a.taskId.localeCompare(b.taskId)),
+    recentFailures: await recentRuns(ctx.db, { failedOnly: true, limit: 10 }),
   };
 }
 
-export async function readScheduleRuns(ctx: DataContext, f: { task?: string; failedOnly?: boolean; beforeStartedAt?: Date; limit?: number }): Promise<ScheduleRun[]> {
+export async function readScheduleRuns(ctx: DataContext, f: { task?: string; failedOnly?: boolean; beforeId?: number; limit?: number }): Promise<ScheduleRun[]> {
   await ctx.probe.require('schedule_runs', 'The scheduler');
-  const q = ctx.db('schedule_runs').select('*').orderBy('started_at', 'desc').limit(Math.min(f.limit ?? 50, 200));
-  if (f.task) q.where({ task_id: f.task });
-  if (f.failedOnly) q.whereNotNull('exit_code').whereNot('exit_code', 0);
-  if (f.beforeStartedAt) q.where('started_at', '<', f.beforeStartedAt);
-  return ((await q) as Array<Record<string, unknown>>).map(toRun);
+  return recentRuns(ctx.db, { taskId: f.task, failedOnly: f.failedOnly, beforeId: f.beforeId, limit: Math.min(f.limit ?? 50, 200) });
 }
 
 export function schedulerSection(ctx: DataContext): Promise<Section<SchedulerView>> {

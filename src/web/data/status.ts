@@ -1,9 +1,10 @@
 /**
  * The public status panel of the marketing site: two signals, with no host names or other internals.
- *  - mark prices: fresh when every listed symbol has a mark price younger than 60 s
+ *  - mark prices: fresh when every symbol that needs one (listed and TRADING, or holding an open position:
+ *    the same set as the health check) has a mark price younger than 60 s
  *    (`exchange_symbol_prices.mark_price_synced_at`, written by the price stream);
  *  - dispatcher: up when a step set ticked within 2 minutes or is idle with a live daemon heartbeat
- *    (src/web/data/dispatcher.ts).
+ *    (src/web/data/dispatcher.ts); down when the kill switch is on or the daemon reports itself gated.
  * The web caches the result (STATUS_CACHE_SECONDS) and serves it to every visitor from memory.
  */
 import { readDispatcher } from './dispatcher.js';
@@ -40,6 +41,7 @@ export async function readPublicStatus(ctx: DataContext): Promise<PublicStatus> 
     const d = await readDispatcher(ctx);
     const states = d.sets.filter((s) => s.installed).map((s) => s.status);
     if (d.killSwitch) dispatcher = { state: 'down', label: 'Dispatch switched off' };
+    else if (d.daemon?.gate) dispatcher = { state: 'down', label: 'Not dispatching' }; // gated: frozen, or its cycle keeps failing
     else if (!states.length) dispatcher = { state: 'unknown', label: 'Not running yet' };
     else if (states.includes('stalled')) dispatcher = { state: 'down', label: 'Stalled' };
     else if (states.includes('paused')) dispatcher = { state: 'degraded', label: 'Paused for maintenance' };

@@ -1,113 +1,23 @@
 /**
- * Test fixtures for the web tests.
- *
- * The tables of parts that are not merged into this branch yet (steps: issue 4; schedule_runs: issue 3;
- * api_snapshots: issue 5; failed_jobs: issue 6) are created HERE, in the test setup, from the reference
- * schema and docs/contracts.md, and only when they do not exist — once the owning migrations land, these
- * helpers skip creation and the seeds run against the real tables (re-check the seeded columns then).
+ * Test fixtures for the web tests, seeded into the real tables of the merged parts: the step sets of
+ * migration 0200 (through the dispatcher's own repository), schedule_runs of migration 0100, api_snapshots
+ * of migration 0300. Only `failed_jobs` (the horizon part, issue 6, not merged yet) is still created here,
+ * from docs/contracts.md, when it does not exist.
  */
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { jsonCol, timestampCol, timestampsCols } from '../../../src/db/schema.js';
-import { insertId } from '../../../src/db/helpers.js';
+import { jsonCol, timestampCol } from '../../../src/db/schema.js';
+import { insertStepRows } from '../../../src/db/steps/repository.js';
+import { acquireLaneLock, releaseLaneLock } from '../../../src/db/steps/dispatch-queries.js';
+import { GROUPS, stepTables } from '../../../src/steps/tables.js';
+import { insertSnapshot } from '../../../src/db/repositories/api-snapshots.js';
 import { createUser, setTotpSecret, type Role } from '../../../src/db/repositories/users.js';
 import { hashPassword } from '../../../src/web/auth/passwords.js';
 
-export const GROUPS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa'];
+export { GROUPS };
 
-export async function ensureStepsTables(db: Knex, prefix: string): Promise<void> {
-  if (!(await db.schema.hasTable(`${prefix}steps`))) {
-    await db.schema.createTable(`${prefix}steps`, (t) => {
-      t.bigIncrements('id').primary();
-      t.string('block_uuid', 36).notNullable();
-      t.string('type', 50).notNullable().defaultTo('default');
-      t.string('group', 50).nullable();
-      t.string('state', 30).notNullable();
-      t.string('class', 255).nullable();
-      t.string('label', 255).nullable();
-      t.integer('index').nullable();
-      jsonCol(t, 'response').nullable();
-      t.text('error_message').nullable();
-      t.text('error_stack_trace', 'longtext').nullable();
-      t.string('child_block_uuid', 36).nullable();
-      t.string('workflow_id', 36).nullable();
-      t.string('canonical', 100).nullable();
-      t.string('queue', 50).notNullable().defaultTo('default');
-      jsonCol(t, 'arguments').nullable();
-      t.integer('retries').notNullable().defaultTo(0);
-      t.boolean('was_throttled').notNullable().defaultTo(false);
-      t.boolean('is_throttled').notNullable().defaultTo(false);
-      t.string('priority', 20).nullable();
-      timestampCol(t, 'dispatch_after').nullable();
-      timestampCol(t, 'started_at').nullable();
-      timestampCol(t, 'completed_at').nullable();
-      t.bigInteger('duration').notNullable().defaultTo(0);
-      t.string('hostname', 100).nullable();
-      t.bigInteger('tick_id').nullable();
-      timestampsCols(t);
-      t.index(['class', 'state', 'is_throttled'], `${prefix}idx_steps_class_state_throttled`);
-      t.index(['block_uuid', 'index'], `${prefix}idx_steps_block_index`);
-      t.index(['child_block_uuid'], `${prefix}idx_steps_child`);
-    });
-  }
-  if (!(await db.schema.hasTable(`${prefix}steps_dispatcher`))) {
-    await db.schema.createTable(`${prefix}steps_dispatcher`, (t) => {
-      t.increments('id').primary();
-      t.string('group', 50).nullable().unique(`${prefix}steps_dispatcher_group_unique`);
-      t.boolean('can_dispatch').notNullable().defaultTo(true);
-      t.bigInteger('current_tick_id').nullable();
-      timestampCol(t, 'last_tick_completed').nullable();
-      timestampCol(t, 'last_selected_at').nullable();
-      timestampsCols(t);
-    });
-  }
-}
-
-export async function ensureSaturationTable(db: Knex): Promise<void> {
-  if (await db.schema.hasTable('steps_dispatcher_saturation')) return;
-  await db.schema.createTable('steps_dispatcher_saturation', (t) => {
-    t.increments('id').primary();
-    t.string('group', 50).notNullable();
-    timestampCol(t, 'bucket_started_at').notNullable();
-    t.integer('ticks_observed').notNullable().defaultTo(0);
-    t.integer('ticks_capped').notNullable().defaultTo(0);
-    t.integer('ticks_capped_with_leftover').notNullable().defaultTo(0);
-    t.integer('total_dispatched').notNullable().defaultTo(0);
-    t.integer('max_pending_after').notNullable().defaultTo(0);
-    timestampsCols(t);
-  });
-}
-
-export async function ensureScheduleRuns(db: Knex): Promise<void> {
-  if (await db.schema.hasTable('schedule_runs')) return;
-  await db.schema.createTable('schedule_runs', (t) => {
-    t.bigIncrements('id').primary();
-    t.string('task_id', 191).notNullable();
-    t.string('command', 255).notNullable();
-    t.string('slot', 40).nullable();
-    t.string('host', 100).nullable();
-    t.integer('pid').nullable();
-    timestampCol(t, 'started_at').nullable();
-    timestampCol(t, 'finished_at').nullable();
-    t.integer('exit_code').nullable();
-    t.string('skipped_reason', 100).nullable();
-    t.text('output_tail').nullable();
-  });
-}
-
-export async function ensureApiSnapshots(db: Knex): Promise<void> {
-  if (await db.schema.hasTable('api_snapshots')) return;
-  await db.schema.createTable('api_snapshots', (t) => {
-    t.bigIncrements('id').primary();
-    t.integer('account_id').unsigned().notNullable();
-    t.string('canonical', 100).notNullable();
-    jsonCol(t, 'payload').notNullable();
-    timestampCol(t, 'taken_at').notNullable();
-    t.index(['account_id', 'canonical', 'taken_at'], 'api_snapshots_account_canonical_taken_idx');
-  });
-}
-
+/** The horizon part's failed_jobs (contracts: uuid, queue, job name, payload, exception, failed_at), until its migration lands. */
 export async function ensureFailedJobs(db: Knex): Promise<void> {
   if (await db.schema.hasTable('failed_jobs')) return;
   await db.schema.createTable('failed_jobs', (t) => {
@@ -126,22 +36,36 @@ export interface StepSeed {
   blockUuid: string;
 }
 
-/** Insert one step row; returns its id. */
+/** Insert one step row through the dispatcher's repository; returns its id. */
 export async function insertStep(db: Knex, prefix: string, row: Record<string, unknown>, now: Date): Promise<number> {
-  return insertId(db, `${prefix}steps`, {
-    block_uuid: crypto.randomUUID(),
-    type: 'default',
-    group: 'alpha',
-    state: 'pending',
-    class: 'Noop',
-    index: 1,
-    queue: 'default',
-    retries: 0,
-    duration: 0,
-    created_at: now,
-    updated_at: now,
-    ...row,
-  });
+  const [id] = await insertStepRows(db, stepTables(prefix), [
+    {
+      block_uuid: crypto.randomUUID(),
+      type: 'default',
+      group: 'alpha',
+      state: 'pending',
+      class: 'Noop',
+      index: 1,
+      queue: 'default',
+      retries: 0,
+      duration: 0,
+      created_at: now,
+      updated_at: now,
+      ...row,
+    },
+  ]);
+  return id!;
+}
+
+/** What a dispatcher tick leaves behind: every lane's lock taken and released, stamping last_tick_completed. */
+export async function simulateTicks(db: Knex, prefix: string, at: Date): Promise<void> {
+  const t = stepTables(prefix);
+  let tick = 1;
+  for (const g of GROUPS) {
+    const id = tick++;
+    if (!(await acquireLaneLock(db, t, g, id, at.getTime(), 20_000))) throw new Error(`lane ${g} of ${t.dispatcher} is locked`);
+    await releaseLaneLock(db, t, g, id, at.getTime());
+  }
 }
 
 /**
@@ -149,7 +73,6 @@ export async function insertStep(db: Knex, prefix: string, row: Record<string, u
  * sibling), a pending leaf, a running leaf, a throttled pending leaf and a completed one.
  */
 export async function seedSteps(db: Knex, prefix: string, now: Date): Promise<Record<string, number>> {
-  await ensureStepsTables(db, prefix);
   const wf = crypto.randomUUID();
   const root = crypto.randomUUID();
   const child = crypto.randomUUID();
@@ -176,21 +99,33 @@ export async function seedSteps(db: Knex, prefix: string, now: Date): Promise<Re
   ids.throttled = await insertStep(db, prefix, { class: 'SyncOrdersJob', state: 'pending', group: 'beta', is_throttled: true, was_throttled: true }, now);
   ids.running = await insertStep(db, prefix, { class: 'FetchKlinesJob', state: 'running', group: 'gamma', started_at: ago(700), hostname: 'worker-1' }, now);
   ids.done = await insertStep(db, prefix, { class: 'FetchKlinesJob', state: 'completed', group: 'gamma', started_at: ago(100), completed_at: ago(99), duration: 950 }, now);
-  for (const g of GROUPS) {
-    const exists = await db(`${prefix}steps_dispatcher`).where({ group: g }).first();
-    if (!exists) await db(`${prefix}steps_dispatcher`).insert({ group: g, can_dispatch: true, last_tick_completed: ago(3), created_at: now, updated_at: now });
-  }
+  // the lanes' lock rows exist from the migration; a dispatcher ticked them 3 s ago
+  await simulateTicks(db, prefix, ago(3));
   return ids;
 }
 
+/** Runs as schedule:run records them (src/db/repositories/schedule.ts): task id = the command line. */
 export async function seedScheduleRuns(db: Knex, now: Date): Promise<void> {
-  await ensureScheduleRuns(db);
   const ago = (s: number) => new Date(now.getTime() - s * 1000);
+  const slotOf = (d: Date) => new Date(Math.floor(d.getTime() / 60_000) * 60_000);
+  const recover = 'steps:recover-stale --recover-dispatched --release-locks --watchdog-progress';
+  const run = (task: string, startedS: number, finishedS: number | null, exit: number | null, extra: Record<string, unknown> = {}) => ({
+    task_id: task,
+    command: task,
+    slot: slotOf(ago(startedS)),
+    host: 'athena',
+    pid: 10 + startedS,
+    started_at: ago(startedS),
+    finished_at: finishedS === null ? null : ago(finishedS),
+    exit_code: exit,
+    background: false,
+    ...extra,
+  });
   await db('schedule_runs').insert([
-    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: new Date(Date.UTC(2026, 0, 1, 0, 0)), host: 'athena', pid: 10, started_at: ago(120), finished_at: ago(119), exit_code: 0 },
-    { task_id: 'kraite:cron-refresh-binance-listen-keys', command: 'kraite:cron-refresh-binance-listen-keys', slot: new Date(Date.UTC(2026, 0, 1, 0, 1)), host: 'athena', pid: 11, started_at: ago(60), finished_at: ago(59), exit_code: 0 },
-    { task_id: 'steps:recover-stale', command: 'steps:recover-stale --recover-dispatched', slot: new Date(Date.UTC(2026, 0, 1, 0, 1)), host: 'athena', pid: 12, started_at: ago(60), finished_at: ago(58), exit_code: 1, output_tail: 'Error: lock wait timeout' },
-    { task_id: 'kraite:fleet-report', command: 'kraite:fleet-report', slot: new Date(Date.UTC(2026, 0, 1, 0, 0)), host: 'athena', pid: 13, started_at: ago(300), finished_at: ago(300), exit_code: null, skipped_reason: 'overlapping' },
+    run('kraite:cron-refresh-binance-listen-keys', 120, 119, 0, { output_tail: 'Kept 3 listen key(s) alive.' }),
+    run('kraite:cron-refresh-binance-listen-keys', 60, 59, 0),
+    run(recover, 61, 58, 1, { output_tail: 'Error: lock wait timeout' }),
+    run('kraite:fleet-report', 300, 300, null, { skipped_reason: 'overlapping' }),
   ]);
 }
 
@@ -224,7 +159,6 @@ export async function seedFleet(redis: Redis, prefix: string, now: Date): Promis
  * position whose entry price drifts by 2 %, an order whose quantity drifts and one exchange-only order.
  */
 export async function seedDriftSnapshots(db: Knex, accountId: number, now: Date): Promise<{ driftSymbol: string }> {
-  await ensureApiSnapshots(db);
   const positions = (await db('positions').where({ account_id: accountId }).whereIn('status', ['active']).orderBy('id')) as Array<Record<string, unknown>>;
   if (positions.length < 2) throw new Error('seedDriftSnapshots needs the demo positions (db:seed)');
   const [p1, p2] = positions as [Record<string, unknown>, Record<string, unknown>];
@@ -256,7 +190,7 @@ export async function seedDriftSnapshots(db: Knex, accountId: number, now: Date)
     }));
   open.push({ orderId: 999_999, clientOrderId: 'manual-web-order', symbol: p1.parsed_trading_pair, status: 'NEW', type: 'LIMIT', side: 'BUY', price: '1.2345', stopPrice: '0', origQty: '1', positionSide: 'BOTH', closePosition: false });
   const takenAt = new Date(now.getTime() - 30_000);
-  await db('api_snapshots').insert({ account_id: accountId, canonical: 'binance', payload: JSON.stringify({ positions: risk, open_orders: open }), taken_at: takenAt });
+  await insertSnapshot(db, accountId, 'binance', { positions: risk, open_orders: open }, takenAt); // as kraite:cron-snapshot-accounts stores it
   // the local rows must predate the snapshot by more than 60 s, or they read as unverified
   const old = new Date(now.getTime() - 3600_000);
   await db('positions').where({ account_id: accountId }).update({ created_at: old, updated_at: old });
