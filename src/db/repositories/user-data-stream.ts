@@ -67,6 +67,7 @@ export async function insertFrames(q: Knex | Knex.Transaction, rows: ApiDataStre
 
 export interface MirrorOrder {
   id: number;
+  accountId: number;
   positionId: number;
   status: string;
   price: string | null;
@@ -74,8 +75,15 @@ export interface MirrorOrder {
   clientOrderId: string | null;
 }
 
+export interface OrderRef {
+  accountId: number;
+  exchangeOrderId: string | null;
+  clientOrderId: string | null;
+}
+
 interface OrderRow {
   id: number;
+  account_id: number;
   position_id: number;
   status: string;
   price: unknown;
@@ -83,35 +91,57 @@ interface OrderRow {
   client_order_id: string | null;
 }
 
+/** Frames per look-up statement (three IN lists of at most 500 values). */
+const LOOKUP_CHUNK = 500;
+
 /**
- * The account's order a frame refers to: by exchange order id first, then by client order id (the frame
- * can arrive before the placement response stored the exchange id). A client-id match whose exchange id
- * is known and different is another order and is not taken. One statement.
+ * Every order the frames may refer to, in one statement per 500 frames: orders of these accounts
+ * (through their position) whose exchange id or client id is one of the frames'. The caller picks per
+ * frame with pickAccountOrder(). Newest first.
  */
-export async function findAccountOrder(q: Knex | Knex.Transaction, accountId: number, exchangeOrderId: string | null, clientOrderId: string | null): Promise<MirrorOrder | null> {
-  if (exchangeOrderId === null && clientOrderId === null) return null;
-  const rows = (await q('orders as o')
-    .join('positions as p', 'p.id', 'o.position_id')
-    .where('p.account_id', accountId)
-    .andWhere((w) => {
-      if (exchangeOrderId !== null) w.orWhere('o.exchange_order_id', exchangeOrderId);
-      if (clientOrderId !== null) w.orWhere('o.client_order_id', clientOrderId);
-    })
-    .select('o.id', 'o.position_id', 'o.status', 'o.price', 'o.exchange_order_id', 'o.client_order_id')
-    .orderBy('o.id', 'desc')
-    .limit(20)) as OrderRow[];
-  const byExchange = exchangeOrderId === null ? undefined : rows.find((r) => r.exchange_order_id !== null && String(r.exchange_order_id) === exchangeOrderId);
-  const byClient = clientOrderId === null ? undefined : rows.find((r) => r.client_order_id === clientOrderId && (r.exchange_order_id === null || exchangeOrderId === null || String(r.exchange_order_id) === exchangeOrderId));
-  const r = byExchange ?? byClient;
-  if (!r) return null;
-  return {
-    id: Number(r.id),
-    positionId: Number(r.position_id),
-    status: String(r.status),
-    price: toDecimalString(r.price),
-    exchangeOrderId: r.exchange_order_id === null ? null : String(r.exchange_order_id),
-    clientOrderId: r.client_order_id,
-  };
+export async function loadAccountOrders(q: Knex | Knex.Transaction, refs: OrderRef[]): Promise<MirrorOrder[]> {
+  const byId = new Map<number, MirrorOrder>();
+  for (let i = 0; i < refs.length; i += LOOKUP_CHUNK) {
+    const chunk = refs.slice(i, i + LOOKUP_CHUNK);
+    const accounts = [...new Set(chunk.map((r) => r.accountId))];
+    const eids = [...new Set(chunk.map((r) => r.exchangeOrderId).filter((x): x is string => x !== null))];
+    const cids = [...new Set(chunk.map((r) => r.clientOrderId).filter((x): x is string => x !== null))];
+    if (eids.length === 0 && cids.length === 0) continue;
+    const rows = (await q('orders as o')
+      .join('positions as p', 'p.id', 'o.position_id')
+      .whereIn('p.account_id', accounts)
+      .andWhere((w) => {
+        if (eids.length > 0) w.orWhereIn('o.exchange_order_id', eids);
+        if (cids.length > 0) w.orWhereIn('o.client_order_id', cids);
+      })
+      .select('o.id', 'p.account_id', 'o.position_id', 'o.status', 'o.price', 'o.exchange_order_id', 'o.client_order_id')) as OrderRow[];
+    for (const r of rows) {
+      byId.set(Number(r.id), {
+        id: Number(r.id),
+        accountId: Number(r.account_id),
+        positionId: Number(r.position_id),
+        status: String(r.status),
+        price: toDecimalString(r.price),
+        exchangeOrderId: r.exchange_order_id === null ? null : String(r.exchange_order_id),
+        clientOrderId: r.client_order_id,
+      });
+    }
+  }
+  return [...byId.values()].sort((a, b) => b.id - a.id);
+}
+
+/**
+ * The order a frame refers to among `orders` (newest first): by exchange order id first, then by client
+ * order id (the frame can arrive before the placement response stored the exchange id), always within
+ * the frame's account. A client-id match whose exchange id is known and different is another order.
+ */
+export function pickAccountOrder(orders: readonly MirrorOrder[], ref: OrderRef): MirrorOrder | null {
+  if (ref.exchangeOrderId !== null) {
+    const hit = orders.find((o) => o.accountId === ref.accountId && o.exchangeOrderId === ref.exchangeOrderId);
+    if (hit) return hit;
+  }
+  if (ref.clientOrderId === null) return null;
+  return orders.find((o) => o.accountId === ref.accountId && o.clientOrderId === ref.clientOrderId && (o.exchangeOrderId === null || ref.exchangeOrderId === null || o.exchangeOrderId === ref.exchangeOrderId)) ?? null;
 }
 
 export interface OrderMirrorWrite {
@@ -154,12 +184,6 @@ export async function openPositionsFor(q: Knex | Knex.Transaction, accountId: nu
     .select('p.id', 'p.parsed_trading_pair', 'p.direction', 'p.status', 'a.on_hedge_mode')
     .orderBy('p.id')) as Array<{ id: number; parsed_trading_pair: string; direction: string; status: string; on_hedge_mode: unknown }>;
   return rows.map((r) => ({ id: Number(r.id), symbol: r.parsed_trading_pair, direction: String(r.direction).toUpperCase(), status: r.status, onHedgeMode: toBool(r.on_hedge_mode) }));
-}
-
-/** Whether the account runs in hedge mode (null when the account does not exist). */
-export async function accountHedgeMode(q: Knex | Knex.Transaction, accountId: number): Promise<boolean | null> {
-  const row = (await q('accounts').where('id', accountId).first('on_hedge_mode')) as { on_hedge_mode: unknown } | undefined;
-  return row ? toBool(row.on_hedge_mode) : null;
 }
 
 export interface StoredFrame {

@@ -24,7 +24,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { findAccountOrder, insertFrames, openPositionsFor, updateMirroredOrder, type ApiDataStreamRow, type OpenPosition } from '../../db/repositories/user-data-stream.js';
+import { insertFrames, loadAccountOrders, openPositionsFor, pickAccountOrder, updateMirroredOrder, type ApiDataStreamRow, type MirrorOrder, type OpenPosition } from '../../db/repositories/user-data-stream.js';
 import { findLiveByDedupeKey } from '../../db/steps/repository.js';
 import { dedupeKeyOf, Steps, type StepSpec } from '../../steps/api.js';
 import { notifyDispatcher, type WakeSignal } from '../../steps/notify.js';
@@ -194,15 +194,23 @@ export async function applyUserDataFrames(db: Knex, frames: readonly UserDataFra
 
   const run = async (q: Knex | Knex.Transaction) => {
     const inserted = await insertFrames(q, rows);
-    for (const p of prepared) {
+    const fresh = prepared.filter((p) => inserted.has(p.row.idempotency_key));
+    // One look-up for every order the batch's order frames may touch; the frames then work on this
+    // in-memory copy in order, and each changed order is written once at the end (same transaction).
+    const orderFrames = fresh.filter((p) => p.needsTx && p.n.eventType === 'order_update');
+    const mirror: OrderMirror = {
+      orders: orderFrames.length > 0 ? await loadAccountOrders(q, orderFrames.map((p) => ({ accountId: p.accountId, exchangeOrderId: p.n.exchangeOrderId, clientOrderId: p.n.clientOrderId }))) : [],
+      dirty: new Map(),
+    };
+    for (const p of fresh) {
       const r = results[p.index]!;
-      if (!inserted.has(p.row.idempotency_key)) continue;
       r.recorded = true;
       if (p.n.eventType === 'malformed') deps.log?.warn('malformed user-data frame recorded', { account_id: p.accountId, problem: p.n.problem, key: p.row.idempotency_key });
       if (!p.needsTx) continue;
-      if (p.n.eventType === 'order_update') await mirrorOrder(q, p, r, deps, at, wake);
+      if (p.n.eventType === 'order_update') await mirrorOrder(q, p, r, deps, mirror, wake);
       else await flatPositions(q, p, r, deps, wake);
     }
+    await flushOrders(q, mirror, at);
   };
   if (prepared.some((p) => p.needsTx)) await db.transaction(run);
   else await run(db);
@@ -211,9 +219,21 @@ export async function applyUserDataFrames(db: Knex, frames: readonly UserDataFra
   return results;
 }
 
-async function mirrorOrder(q: Knex.Transaction | Knex, p: Prepared, r: FrameResult, deps: ApplyDeps, at: Date, wake: WakeSignal[]): Promise<void> {
+interface DirtyOrder {
+  original: MirrorOrder;
+  current: MirrorOrder;
+  /** Results of the frames that moved it (marked stale if the write loses to a concurrent writer). */
+  results: FrameResult[];
+}
+
+interface OrderMirror {
+  orders: MirrorOrder[];
+  dirty: Map<number, DirtyOrder>;
+}
+
+async function mirrorOrder(q: Knex.Transaction | Knex, p: Prepared, r: FrameResult, deps: ApplyDeps, mirror: OrderMirror, wake: WakeSignal[]): Promise<void> {
   const { n } = p;
-  const order = await findAccountOrder(q, p.accountId, n.exchangeOrderId, n.clientOrderId);
+  const order = pickAccountOrder(mirror.orders, { accountId: p.accountId, exchangeOrderId: n.exchangeOrderId, clientOrderId: n.clientOrderId });
   if (order) {
     r.orderId = order.id;
     if (n.executionType === null || !deps.applyExecutionTypes.includes(n.executionType)) {
@@ -225,8 +245,19 @@ async function mirrorOrder(q: Knex.Transaction | Knex, p: Prepared, r: FrameResu
       r.order = 'unknown-status';
       return;
     }
-    const changed = await updateMirroredOrder(q, order.id, statusesAtOrBelow(rank), { status: n.normalizedStatus!, price: framePrice(n), exchangeOrderId: order.exchangeOrderId === null ? n.exchangeOrderId : null }, at);
-    r.order = changed ? 'updated' : 'stale';
+    // The rank guard: the frame may only overwrite a status of the same or a lower rank.
+    if (!statusesAtOrBelow(rank).includes(order.status)) {
+      r.order = 'stale';
+      return;
+    }
+    let entry = mirror.dirty.get(order.id);
+    if (!entry) mirror.dirty.set(order.id, (entry = { original: { ...order }, current: order, results: [] }));
+    order.status = n.normalizedStatus!;
+    const price = framePrice(n);
+    if (price !== null) order.price = price;
+    if (order.exchangeOrderId === null && n.exchangeOrderId !== null) order.exchangeOrderId = n.exchangeOrderId;
+    entry.results.push(r);
+    r.order = 'updated';
     return;
   }
   r.order = 'not-found';
@@ -247,6 +278,26 @@ async function mirrorOrder(q: Knex.Transaction | Knex, p: Prepared, r: FrameResu
   if (made.id !== null) {
     r.replacementStepId = made.id;
     wake.push(made.signal!);
+  }
+}
+
+/**
+ * Write each order the frames moved, once: its final status (and price / exchange id when they changed),
+ * guarded so that the row still holds a status of the same or a lower rank (a concurrent writer that
+ * moved it further wins, and the frames that lost are reported stale). quantity is never written.
+ */
+async function flushOrders(q: Knex.Transaction | Knex, mirror: OrderMirror, at: Date): Promise<void> {
+  for (const { original, current, results } of mirror.dirty.values()) {
+    const changed = current.status !== original.status || current.price !== original.price || current.exchangeOrderId !== original.exchangeOrderId;
+    if (!changed) continue;
+    const ok = await updateMirroredOrder(
+      q,
+      current.id,
+      statusesAtOrBelow(statusRank(current.status) ?? 0),
+      { status: current.status, price: current.price !== original.price ? current.price : null, exchangeOrderId: original.exchangeOrderId === null ? current.exchangeOrderId : null },
+      at,
+    );
+    if (!ok) for (const r of results) r.order = 'stale';
   }
 }
 
