@@ -241,8 +241,9 @@ describe('flat positions', () => {
     const pos = await position(ctx.db, acc, { symbol: 'SOLUSDT', direction: 'LONG' });
     const other = await position(ctx.db, acc, { symbol: 'BTCUSDT', direction: 'SHORT' });
     await position(ctx.db, acc, { symbol: 'ETHUSDT', direction: 'LONG', status: 'closed' });
+    const opening = await position(ctx.db, acc, { symbol: 'XRPUSDT', direction: 'LONG', status: 'opening' });
     const res = await applyEach(acc, [
-      accountUpdate([{ s: 'SOLUSDT', pa: '0' }, { s: 'BTCUSDT', pa: '-0.5' }, { s: 'ETHUSDT', pa: '0' }]),
+      accountUpdate([{ s: 'SOLUSDT', pa: '0' }, { s: 'BTCUSDT', pa: '-0.5' }, { s: 'ETHUSDT', pa: '0' }, { s: 'XRPUSDT', pa: '0' }]),
       // a different frame showing the same flat position: deduplicated while the step is live
       accountUpdate([{ s: 'SOLUSDT', pa: '0.000' }]),
     ]);
@@ -253,7 +254,7 @@ describe('flat positions', () => {
     expect(steps).toHaveLength(1);
     expect(steps[0]).toMatchObject({ relatable_id: pos, priority: 'high', queue: 'priority', state: 'pending' });
     expect(steps[0]!.arguments).toMatchObject({ positionId: pos, openingOrdersOnly: true, symbol: 'SOLUSDT' });
-    expect(steps.some((s) => s.relatable_id === other)).toBe(false);
+    expect(steps.some((s) => s.relatable_id === other || s.relatable_id === opening)).toBe(false);
     // once that step is over, a new flat frame creates a new one
     await ctx.db('trading_steps').where('id', steps[0]!.id).update({ state: 'completed', dedupe_key: null });
     const [r3] = await apply(acc, [accountUpdate([{ s: 'SOLUSDT', pa: '0' }])]);

@@ -36,6 +36,8 @@ import { canonicalJson, framePrice, isExchangeClose, isZeroDecimal, normalizeFra
 /** The step classes this job creates (registered in src/steps/classes/user-data.ts). */
 export const CANCEL_OPENING_ORDERS_CLASS = 'cancel-opening-orders';
 export const POSITION_REPLACEMENT_CLASS = 'position-replacement';
+/** Local position statuses that are not open on the exchange yet (never "flat"). */
+export const NOT_YET_OPEN = ['new', 'opening'];
 /** Step set of the follow-up steps. */
 export const USER_DATA_STEP_PREFIX = 'trading_';
 
@@ -329,7 +331,9 @@ async function closedPosition(q: Knex.Transaction | Knex, accountId: number, sym
 
 async function flatPositions(q: Knex.Transaction | Knex, p: Prepared, r: FrameResult, deps: ApplyDeps, wake: WakeSignal[]): Promise<void> {
   const flat = p.n.positions.filter((x) => isZeroDecimal(x.amount));
-  const open = await openPositionsFor(q, p.accountId, flat.map((x) => x.symbol));
+  // A position that has not opened yet (new / opening) is flat on the exchange by nature: its opening
+  // orders are exactly what must not be cancelled.
+  const open = (await openPositionsFor(q, p.accountId, flat.map((x) => x.symbol))).filter((x) => !NOT_YET_OPEN.includes(x.status));
   if (open.length === 0) return;
   const targets = new Map<number, OpenPosition>();
   for (const f of flat) {
