@@ -39,6 +39,7 @@ export interface AppConfig {
   notifyWebhookUrl: string | null;
   /** An alternative schedule module (tests, benchmarks); null means Athena's own schedule. */
   scheduleModule: string | null;
+  horizon: { longWaitSeconds: number; terminateWaitSeconds: number; configFile: string | null; processorModules: string[] };
   /** The merged environment the values came from, for optional knobs read by single modules. */
   env: Env;
 }
@@ -87,6 +88,15 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     userDataShards: v('USER_DATA_SHARDS'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
     scheduleModule: v<string>('SCHEDULE_MODULE') || null,
+    horizon: {
+      longWaitSeconds: v('HORIZON_LONG_WAIT_SECONDS'),
+      terminateWaitSeconds: v('HORIZON_TERMINATE_WAIT_SECONDS'),
+      configFile: v<string>('HORIZON_CONFIG') || null,
+      processorModules: v<string>('HORIZON_PROCESSOR_MODULE')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
     env,
   };
 }

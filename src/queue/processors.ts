@@ -45,7 +45,9 @@ export function registerProcessor(queue: string | RegExp, processor: JobProcesso
 }
 
 /** Modules imported for their registerProcessor() side effects. Append yours here. */
-export const PROCESSOR_MODULES: Array<() => Promise<unknown>> = [];
+export const PROCESSOR_MODULES: Array<() => Promise<unknown>> = [
+  () => import('../horizon/processors.js'),
+];
 
 let loaded: Promise<void> | null = null;
 
