@@ -41,6 +41,7 @@ export interface AppConfig {
   notifyWebhookUrl: string | null;
   /** An alternative schedule module (tests, benchmarks); null means Athena's own schedule. */
   scheduleModule: string | null;
+  horizon: { longWaitSeconds: number; terminateWaitSeconds: number; configFile: string | null; processorModules: string[] };
   /** The merged environment the values came from, for optional knobs read by single modules. */
   env: Env;
 }
@@ -90,6 +91,15 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     userDataApplyExecutionTypes: v('USER_DATA_APPLY_EXECUTION_TYPES'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
     scheduleModule: v<string>('SCHEDULE_MODULE') || null,
+    horizon: {
+      longWaitSeconds: v('HORIZON_LONG_WAIT_SECONDS'),
+      terminateWaitSeconds: v('HORIZON_TERMINATE_WAIT_SECONDS'),
+      configFile: v<string>('HORIZON_CONFIG') || null,
+      processorModules: v<string>('HORIZON_PROCESSOR_MODULE')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
     env,
   };
 }
