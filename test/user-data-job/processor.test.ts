@@ -14,7 +14,8 @@ import { USER_DATA_JOB, userDataQueueFor } from '../../src/queue/user-data.js';
 import { USER_DATA_JOB_OPTIONS } from '../../src/binance/user-data/frame-sink.js';
 import { connectRedis, closeRedis } from '../../src/redis/connection.js';
 import { FakeClock } from '../../src/support/clock.js';
-import { createLogger } from '../../src/support/log.js';
+import { createLogger, MemorySink } from '../../src/support/log.js';
+import type { WorkerContext } from '../../src/queue/processors.js';
 import { normalizeDecimal } from '../../src/support/decimal.js';
 import { account, accountUpdate, frameCount, order, orderRow, otu, position, stepsOf, T0 } from './helpers.js';
 
@@ -71,5 +72,21 @@ describe('ProcessUserDataEvent processor', () => {
     const done = await q.getJobs(['completed']);
     const results = done.map((j) => j.returnvalue as { recorded: boolean });
     expect(results.filter((r) => r.recorded)).toHaveLength(frames.length - 1);
+  });
+
+  it('reads the allow-list from the config: empty means record-only, with one warning', async () => {
+    const { processUserDataJob } = await import('../../src/queue/user-data/processor.js');
+    const acc = await account(ctx.db, 'proc-record-only');
+    const pos = await position(ctx.db, acc, { symbol: 'SOLUSDT', direction: 'LONG' });
+    const id = await order(ctx.db, { positionId: pos, exchangeId: '77', price: '10' });
+    const sink = new MemorySink();
+    const wctx = { config: { ...ctx.config, userDataApplyExecutionTypes: [] }, db: ctx.db, redis, redisPrefix: ctx.prefix, clock: new FakeClock(T0), log: createLogger('test', {}, sink) } as unknown as WorkerContext;
+    const job = (payload: unknown, n: number) => ({ id: `j${n}`, name: USER_DATA_JOB, data: { accountId: acc, payload, receivedAt: T0, apiSystem: 'binance' } });
+    const r1 = await processUserDataJob(job(otu({ i: 77, x: 'TRADE', X: 'FILLED', ap: '11' }), 1), wctx);
+    const r2 = await processUserDataJob(job(accountUpdate([{ s: 'SOLUSDT', pa: '0' }]), 2), wctx);
+    expect([r1.recorded, r1.order, r2.recorded, r2.openingOrdersCancelSteps]).toEqual([true, null, true, []]);
+    expect((await orderRow(ctx.db, id)).status).toBe('NEW');
+    expect(sink.lines.filter((l) => l.includes('record-only') || l.includes('recorded only'))).toHaveLength(1);
+    await expect(processUserDataJob({ id: 'x', name: 'SomethingElse', data: {} }, wctx)).rejects.toThrow(/unexpected job "SomethingElse"/);
   });
 });

@@ -22,7 +22,13 @@ export function applyDepsFromContext(ctx: Pick<WorkerContext, 'config' | 'clock'
   return { clock: ctx.clock, log: ctx.log, redis: ctx.redis, redisPrefix: ctx.redisPrefix, applyExecutionTypes: ctx.config.userDataApplyExecutionTypes };
 }
 
+let recordOnlyWarned = false;
+
 export async function processUserDataJob(job: Pick<Job, 'name' | 'data' | 'id'>, ctx: WorkerContext): Promise<FrameResult> {
+  if (!recordOnlyWarned && ctx.config.userDataApplyExecutionTypes.length === 0) {
+    recordOnlyWarned = true;
+    ctx.log.warn('USER_DATA_APPLY_EXECUTION_TYPES is empty: user-data frames are recorded only (no order mirror, no follow-up steps)');
+  }
   if (job.name !== USER_DATA_JOB) throw new UnrecoverableError(`unexpected job "${job.name}" on a user-data queue (expected ${USER_DATA_JOB})`);
   const data = (job.data ?? {}) as Record<string, unknown>;
   if (typeof data !== 'object' || Array.isArray(data)) throw new UnrecoverableError(`${USER_DATA_JOB} job ${String(job.id)}: data must be an object {accountId, payload, receivedAt, apiSystem}`);
