@@ -36,6 +36,8 @@ export interface AppConfig {
   };
   canDispatchSteps: boolean;
   userDataShards: number;
+  /** Execution types the user-data job applies to orders; empty = record-only. */
+  userDataApplyExecutionTypes: string[];
   notifyWebhookUrl: string | null;
   /** An alternative schedule module (tests, benchmarks); null means Athena's own schedule. */
   scheduleModule: string | null;
@@ -86,6 +88,7 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     },
     canDispatchSteps: v('CAN_DISPATCH_STEPS'),
     userDataShards: v('USER_DATA_SHARDS'),
+    userDataApplyExecutionTypes: v('USER_DATA_APPLY_EXECUTION_TYPES'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
     scheduleModule: v<string>('SCHEDULE_MODULE') || null,
     horizon: {
