@@ -133,6 +133,7 @@ export class HorizonChild {
           return await base(job, ctx);
         } catch (err) {
           if (ctx.signal.aborted) return new Promise(() => undefined); // forced shutdown: leave it active for the next holder
+          if ((err as Error)?.name === 'UnrecoverableError') throw err; // the processor says a retry cannot help
           if (attempt >= attempts) {
             const { UnrecoverableError } = await import('bullmq');
             const e = new UnrecoverableError(`${errorMessage(err)} (failed ${attempt} time(s) in place)`);
@@ -194,13 +195,27 @@ export class HorizonChild {
   }
 
   /** Start consuming (kind 'queues') or claim shards (kind 'shards'). */
+  /** Heartbeats on their own loop, so a slow tick (a worker starting on a loaded box) never looks like a hang. */
+  private async heartbeatLoop(): Promise<void> {
+    while (!this.stopping) {
+      this.heartbeat();
+      try {
+        await this.deps.clock.sleep(1000, this.stopped.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
   async start(): Promise<void> {
+    this.beating = this.heartbeatLoop();
     if (this.spec.kind === 'shards') this.renewing = this.renewLoop();
     if (!this.paused && this.spec.kind === 'queues') for (const q of this.spec.queues) await this.startConsumer(q);
     await this.tick();
   }
 
   private renewing: Promise<void> | null = null;
+  private beating: Promise<void> | null = null;
 
   /** One iteration: leases, liveness, limits, metrics, heartbeat. Errors are logged, not thrown. */
   tick(): Promise<void> {
@@ -365,6 +380,7 @@ export class HorizonChild {
     this.stopped.abort();
     await this.ticking;
     await this.renewing;
+    await this.beating;
     const release = [...this.pausedShards];
     if (!this.hard) {
       await Promise.all(
