@@ -264,7 +264,8 @@ export class Supervisor {
     for (const h of all) {
       h.retiring = true;
       this.send(h, { t: 'stop', reason: 'terminate' });
-      if (!h.proc.connected) h.proc.kill('SIGTERM');
+      // Also a signal: a child that is still booting (or lost its IPC channel) stops on it as well.
+      h.proc.kill('SIGTERM');
     }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.deps.terminateWaitMs + 2000)));
