@@ -63,7 +63,13 @@ describe('horizon process care', () => {
     const paused = await artisan(['horizon:pause', '--json'], ctx.env);
     expect(paused.exitCode).toBe(0);
     expect(JSON.parse(paused.stdout)).toEqual({ sent: 'pause', host: '*' });
-    await new Promise((r) => setTimeout(r, 1200)); // the master reads commands every 250 ms; jobs in hand take 25 ms
+    // The master reads commands every 250 ms and tells its workers at once; wait (generously, the box is
+    // shared) until every worker reports paused, then let the jobs in hand (25 ms) finish.
+    await until('every worker paused', async () => {
+      const procs = sup(await master(), 'user-data')?.processes ?? [];
+      return procs.length === 5 && procs.every((p) => p.status === 'paused');
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
     const atPause = await count(ctx.db, 'hz_log');
     await new Promise((r) => setTimeout(r, 2500));
     expect(await count(ctx.db, 'hz_log')).toBe(atPause);
