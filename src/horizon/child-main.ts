@@ -17,12 +17,28 @@ async function main(): Promise<number> {
     return 1;
   }
   const spec = JSON.parse(raw) as ChildSpec;
+  // Listen before anything slow: a stop (or pause) sent while this process boots must not be lost.
+  let child: HorizonChild | null = null;
+  let early: string | null = null;
+  let pausedEarly: boolean | null = null;
+  const stop = (reason: string) => (child ? child.stop(reason) : (early ??= reason));
+  process.on('message', (m: ParentMessage) => {
+    if (m.t === 'stop') stop(m.reason ?? 'stop');
+    else if (!child) pausedEarly = m.t === 'pause';
+    else if (m.t === 'pause') void child.pause();
+    else if (m.t === 'continue') void child.resume();
+  });
+  process.on('SIGTERM', () => stop('sigterm'));
+  process.on('SIGINT', () => stop('sigint'));
+  process.on('disconnect', () => stop('parent-gone'));
   const rt = new Runtime({ component: `horizon:${spec.name}` });
   try {
     for (const mod of rt.config.horizon.processorModules) {
       await import(pathToFileURL(path.isAbsolute(mod) ? mod : fromRoot(mod)).href);
     }
-    const child = new HorizonChild(
+    if (early) return 0;
+    if (pausedEarly !== null) spec.paused = pausedEarly;
+    child = new HorizonChild(
       {
         config: rt.config,
         db: await rt.db(),
@@ -35,14 +51,7 @@ async function main(): Promise<number> {
       },
       spec,
     );
-    process.on('message', (m: ParentMessage) => {
-      if (m.t === 'pause') void child.pause();
-      else if (m.t === 'continue') void child.resume();
-      else if (m.t === 'stop') child.stop(m.reason ?? 'stop');
-    });
-    process.on('SIGTERM', () => child.stop('sigterm'));
-    process.on('SIGINT', () => child.stop('sigint'));
-    process.on('disconnect', () => child.stop('parent-gone'));
+    if (early) child.stop(early);
     const reason = await child.run();
     rt.log.info('horizon worker exiting', { reason, jobs: child.stats.jobs });
     return reason === 'lease-lost' ? 75 : 0;

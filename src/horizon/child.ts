@@ -68,6 +68,8 @@ const MAX_SAMPLES = 100_000;
 
 export class HorizonChild {
   private readonly consumers = new Map<string, Consumer>();
+  /** Shards whose lease we hold (from the claim on, before the consumer is up). */
+  private readonly held = new Set<string>();
   private readonly leases: ShardLeases;
   private readonly keys;
   private readonly token: string;
@@ -133,6 +135,7 @@ export class HorizonChild {
           return await base(job, ctx);
         } catch (err) {
           if (ctx.signal.aborted) return new Promise(() => undefined); // forced shutdown: leave it active for the next holder
+          if ((err as Error)?.name === 'UnrecoverableError') throw err; // the processor says a retry cannot help
           if (attempt >= attempts) {
             const { UnrecoverableError } = await import('bullmq');
             const e = new UnrecoverableError(`${errorMessage(err)} (failed ${attempt} time(s) in place)`);
@@ -194,13 +197,29 @@ export class HorizonChild {
   }
 
   /** Start consuming (kind 'queues') or claim shards (kind 'shards'). */
+  /** Heartbeats on their own loop, so a slow tick (a worker starting on a loaded box) never looks like a hang. */
+  private async heartbeatLoop(): Promise<void> {
+    while (!this.stopping) {
+      this.heartbeat();
+      try {
+        await this.deps.clock.sleep(1000, this.stopped.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+
   async start(): Promise<void> {
+    this.beating = this.heartbeatLoop();
+    // Load the processors before claiming anything: on a loaded box importing them can take seconds.
+    for (const q of this.spec.queues) await this.processorFor(q);
     if (this.spec.kind === 'shards') this.renewing = this.renewLoop();
     if (!this.paused && this.spec.kind === 'queues') for (const q of this.spec.queues) await this.startConsumer(q);
     await this.tick();
   }
 
   private renewing: Promise<void> | null = null;
+  private beating: Promise<void> | null = null;
 
   /** One iteration: leases, liveness, limits, metrics, heartbeat. Errors are logged, not thrown. */
   tick(): Promise<void> {
@@ -225,7 +244,7 @@ export class HorizonChild {
 
   /** Renew every held lease; a lost one stops the process at once. Runs on its own loop (leaseMs / 4). */
   async renewLeases(): Promise<void> {
-    for (const q of [...this.consumers.keys(), ...this.pausedShards]) {
+    for (const q of [...this.held]) {
       if (this.stopping) return;
       if (!(await this.leases.renew(q, this.token, this.spec.leaseMs))) {
         this.deps.log.error('shard lease lost; exiting so the new holder owns the shard alone', { queue: q });
@@ -251,14 +270,15 @@ export class HorizonChild {
     const ttl = this.spec.leaseMs;
     if (this.paused) return;
     const cap = Math.max(1, this.spec.shardsPerProcess);
-    if (this.consumers.size >= cap) return;
+    if (this.held.size >= cap) return;
     // Start at a pid-dependent offset so sibling processes try different shards first.
     const n = this.spec.queues.length;
     const offset = (this.deps.pid ?? process.pid) % n;
-    for (let i = 0; i < n && this.consumers.size < cap; i++) {
+    for (let i = 0; i < n && this.held.size < cap; i++) {
       const q = this.spec.queues[(offset + i) % n]!;
-      if (this.consumers.has(q)) continue;
+      if (this.held.has(q)) continue;
       if (!(await this.leases.claim(q, this.token, ttl))) continue;
+      this.held.add(q);
       const recovered = await this.leases.recover(q);
       if (recovered.length) this.deps.log.warn('recovered in-flight jobs of the previous shard holder', { queue: q, jobs: recovered });
       this.deps.log.info('shard claimed', { queue: q, holder: this.token });
@@ -365,6 +385,7 @@ export class HorizonChild {
     this.stopped.abort();
     await this.ticking;
     await this.renewing;
+    await this.beating;
     const release = [...this.pausedShards];
     if (!this.hard) {
       await Promise.all(
@@ -378,6 +399,7 @@ export class HorizonChild {
     }
     this.consumers.clear();
     if (this.spec.kind === 'shards' && !this.hard) await this.leases.releaseAll(release, this.token).catch(() => []);
+    this.held.clear();
     await this.flushSamples().catch(() => undefined);
     await this.queues.close();
     this.deps.send?.({ t: 'bye', reason: this.stopping });

@@ -62,6 +62,7 @@ interface Handle {
 }
 
 const PLANNED = new Set(['max-jobs', 'max-time', 'memory']);
+const STARTUP_GRACE_MS = 120_000;
 
 export class Supervisor {
   private readonly children = new Set<Handle>();
@@ -192,7 +193,9 @@ export class Supervisor {
     if (this.terminating) return;
     const now = this.deps.clock.now();
     for (const h of this.children) {
-      if (!h.retiring && now - h.lastHeartbeat > this.cfg.heartbeatTimeoutMs) {
+      // Before its first heartbeat a child is still booting (node, config, DB pool): allow a longer grace.
+      const limit = h.status === 'starting' ? Math.max(this.cfg.heartbeatTimeoutMs, STARTUP_GRACE_MS) : this.cfg.heartbeatTimeoutMs;
+      if (!h.retiring && now - h.lastHeartbeat > limit) {
         this.deps.log.error('horizon worker sent no heartbeat; killing it', { supervisor: this.name, pid: h.pid, silent_ms: now - h.lastHeartbeat });
         h.lastHeartbeat = now; // one kill per timeout
         h.proc.kill('SIGKILL');
@@ -261,7 +264,8 @@ export class Supervisor {
     for (const h of all) {
       h.retiring = true;
       this.send(h, { t: 'stop', reason: 'terminate' });
-      if (!h.proc.connected) h.proc.kill('SIGTERM');
+      // Also a signal: a child that is still booting (or lost its IPC channel) stops on it as well.
+      h.proc.kill('SIGTERM');
     }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), this.deps.terminateWaitMs + 2000)));
