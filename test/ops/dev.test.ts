@@ -38,7 +38,8 @@ const until = async <T>(what: string, fn: () => Promise<T | null | undefined | f
 /** Wait for dev's ready banner; fail at once (with its output) if it exits first. */
 async function ready(child: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 90_000;
-  while (!output().includes('Athena dev box is ready')) {
+  // The banner's last line: the URLs and the login are printed by then.
+  while (!output().includes('Ctrl-C stops everything.')) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`dev exited early (${child.exitCode ?? child.signalCode}):\n${output()}`);
     if (Date.now() > deadline) throw new Error(`dev was not ready within 90 s:\n${output()}`);
     await new Promise((r) => setTimeout(r, 200));
