@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ARTISAN, ROOT, createTestContext, type TestContext } from '../support/context.js';
-import { childEnv } from '../support/artisan.js';
+import { artisan, childEnv } from '../support/artisan.js';
 import { descendants, isAlive } from '../../src/ops/process-tree.js';
 import { groupAlive, ProcessManager } from '../../src/ops/dev/process-manager.js';
 import { planRedis, REDIS_HELP, freePort, listening, waitListening } from '../../src/ops/dev/redis.js';
@@ -253,6 +253,14 @@ describe('bin/artisan dev', () => {
     expect(Number((await ctx.db('accounts').count({ n: '*' }).first())!.n)).toBe(3);
     expect(Number((await ctx.db('users').count({ n: '*' }).first())!.n)).toBe(1);
   }, 180_000);
+});
+
+describe('dev: refusals', () => {
+  it('refuses to run a demo box when APP_ENV=production', async () => {
+    const r = await artisan(['dev', '--port=0', '--sim-port=0'], { APP_ENV: 'production', ENV_FILE: path.join(os.tmpdir(), 'athena-dev-no-env'), STORAGE_PATH: fs.mkdtempSync(path.join(os.tmpdir(), 'athena-dev-prod-')) });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/refused when APP_ENV=production/);
+  });
 });
 
 describe('dev: Redis', () => {

@@ -154,6 +154,7 @@ export class DevBox {
     const devDir = storagePath('dev');
     fs.mkdirSync(devDir, { recursive: true, mode: 0o700 });
 
+    if (loadEnv(process.env).APP_ENV === 'production') throw new UserError('dev runs a demo box (demo data, a demo operator, the exchange simulator); it is refused when APP_ENV=production.');
     // 1. APP_KEY and Redis.
     const key = ensureAppKey(process.env);
     if (key.generated) this.say(`Generated APP_KEY into ${key.file}`);
@@ -179,12 +180,16 @@ export class DevBox {
       if (await listening('127.0.0.1', port, 500)) throw new UserError(`Port ${port} (${what}) is already in use on 127.0.0.1: ${hint} (0 picks a free one).`);
     }
     const childEnv: Record<string, string> = {
+      // local: horizon also drains the step queues on this one machine (docs/horizon.md).
+      APP_ENV: 'local',
       APP_KEY: key.key,
       REDIS_URL: plan.url,
       BINANCE_REST_URL: `http://127.0.0.1:${simPort}`,
       BINANCE_WS_URL: `ws://127.0.0.1:${simPort}`,
       WEB_PORT: String(webPort),
       LOG_FORMAT: merged.LOG_FORMAT ?? 'pretty',
+      // Workers finish their job within the grace period dev gives each program.
+      HORIZON_TERMINATE_WAIT_SECONDS: merged.HORIZON_TERMINATE_WAIT_SECONDS ?? String(Math.max(1, Math.floor(this.o.graceMs / 1000) - 5)),
     };
     Object.assign(process.env, childEnv);
     const config = loadConfig(process.env);
