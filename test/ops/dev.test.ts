@@ -13,6 +13,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ARTISAN, ROOT, createTestContext, type TestContext } from '../support/context.js';
 import { artisan, childEnv } from '../support/artisan.js';
+import { pidsWithEnv } from '../support/supervisord.js';
 import { descendants, isAlive } from '../../src/ops/process-tree.js';
 import { groupAlive, ProcessManager } from '../../src/ops/dev/process-manager.js';
 import { planRedis, REDIS_HELP, freePort, listening, waitListening } from '../../src/ops/dev/redis.js';
@@ -208,15 +209,19 @@ describe('bin/artisan dev', () => {
       await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 90_000);
     }
 
-    // kill -9 one program: it comes back with a new pid.
-    const oldPid = state.programs.dispatch!;
-    process.kill(oldPid, 'SIGKILL');
-    const newPid = await until('dispatch restarted', () => {
-      const p = readState()?.programs.dispatch;
-      return p && p !== oldPid && isAlive(p) ? p : null;
-    }, 30_000);
-    expect(out).toMatch(/dispatch exited \(SIGKILL\); restarting in/);
-    expect(newPid).not.toBe(oldPid);
+    // kill -9 a program (horizon too, whose workers must not outlive it): it comes back with a new pid.
+    for (const name of ['dispatch', ...(withHorizon ? ['horizon'] : [])]) {
+      const oldPid = readState()!.programs[name]!;
+      const oldGroup = [oldPid, ...descendants(oldPid)];
+      process.kill(oldPid, 'SIGKILL');
+      const newPid = await until(`${name} restarted`, () => {
+        const p = readState()?.programs[name];
+        return p && p !== oldPid && isAlive(p) ? p : null;
+      }, 30_000);
+      expect(out).toMatch(new RegExp(`${name} exited \\(SIGKILL\\); restarting in`));
+      expect(newPid).not.toBe(oldPid);
+      for (const pid of oldGroup) await until(`old ${name} process ${pid} gone`, () => !isAlive(pid), 10_000);
+    }
 
     // SIGINT: everything stops, nothing survives (program groups included).
     const finalState = readState()!;
@@ -229,6 +234,8 @@ describe('bin/artisan dev', () => {
     expect(out).toContain('Stopped; no program of the box is left running.');
     for (const pid of pids) await until(`pid ${pid} gone`, () => !isAlive(pid), 10_000);
     for (const g of groups) expect(groupAlive(g), `group ${g}`).toBe(false);
+    // Nothing started by this box survives, not even a process re-parented to init.
+    expect(pidsWithEnv('REDIS_PREFIX', ctx.prefix)).toEqual([]);
     expect(fs.existsSync(stateFile())).toBe(false);
     dev = null;
   }, 300_000);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, createTestContext, type TestContext } from '../support/context.js';
 import { childEnv } from '../support/artisan.js';
-import { ensureSupervisord, rewriteProgramConf, Supervisord } from '../support/supervisord.js';
+import { ensureSupervisord, pidsWithEnv, rewriteProgramConf, Supervisord } from '../support/supervisord.js';
 import { BinanceSimulator } from '../../src/binance/simulator/simulator.js';
 import { seedDemo } from '../../src/db/seed/demo.js';
 import { descendants, isAlive } from '../../src/ops/process-tree.js';
@@ -174,6 +174,10 @@ describe('supervisord runs the programs', () => {
     const pids = [sup.pid!, ...descendants(sup.pid!)];
     expect(await sup.shutdown()).toBe(0);
     for (const pid of pids) await until(`pid ${pid} gone`, async () => !isAlive(pid), 10_000);
+    // Nothing this test started survives, not even a worker orphaned by a kill -9 of its parent.
+    await until('no process with this REDIS_PREFIX', async () => pidsWithEnv('REDIS_PREFIX', ctx.prefix).length === 0, 15_000).catch(() => {
+      throw new Error(`left behind: ${pidsWithEnv('REDIS_PREFIX', ctx.prefix).map((p) => `${p} ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`).join('; ')}`);
+    });
     for (const p of programs) expect(fs.existsSync(path.join(logDir, `${p}.log`)), p).toBe(true);
     sup = null;
   }, 240_000);

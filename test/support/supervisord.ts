@@ -161,3 +161,33 @@ export class Supervisord {
     if (this.child.exitCode === null) this.child.kill('SIGKILL');
   }
 }
+
+/**
+ * Live pids whose environment has `key=value` (from /proc/<pid>/environ). A test gives its programs a
+ * unique REDIS_PREFIX, so this finds every process it started, orphans re-parented to init included.
+ */
+export function pidsWithEnv(key: string, value: string): number[] {
+  const needle = `${key}=${value}`;
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = fs.readFileSync(`/proc/${d}/environ`, 'latin1');
+    } catch {
+      // Gone, or not ours to read.
+      continue;
+    }
+    if (environ.split('\0').includes(needle)) {
+      // A zombie has left nothing to kill; count only running processes.
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      } catch {
+        continue;
+      }
+      out.push(Number(d));
+    }
+  }
+  return out;
+}
