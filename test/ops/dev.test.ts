@@ -17,7 +17,7 @@ import { pidsWithEnv } from '../support/supervisord.js';
 import { descendants, isAlive } from '../../src/ops/process-tree.js';
 import { groupAlive, ProcessManager } from '../../src/ops/dev/process-manager.js';
 import { planRedis, REDIS_HELP, freePort, listening, waitListening } from '../../src/ops/dev/redis.js';
-import { hasCommand, type DevState } from '../../src/ops/dev/box.js';
+import type { DevState } from '../../src/ops/dev/box.js';
 import { connectRedis, closeRedis } from '../../src/redis/connection.js';
 import { systemClock } from '../../src/support/clock.js';
 
@@ -136,7 +136,6 @@ describe('bin/artisan dev', () => {
   });
 
   it('brings the box up with live demo data, restarts a killed program, and stops with no orphan', async () => {
-    const withHorizon = hasCommand('horizon');
     dev = spawn(process.execPath, [ARTISAN, 'dev', '--port=0', '--sim-port=0', '--order-interval=400', '--steps-interval=1500', '--grace=30'], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     dev.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     dev.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -160,7 +159,7 @@ describe('bin/artisan dev', () => {
     expect(out).toMatch(/Seeded 3 demo accounts, 10 symbols, 6 positions and 30 orders/);
 
     // Every program runs.
-    const expected = ['simulator', 'dispatch', 'user-data', 'prices', 'schedule', 'web', ...(withHorizon ? ['horizon'] : [])];
+    const expected = ['simulator', 'dispatch', 'user-data', 'prices', 'horizon', 'schedule', 'web'];
     for (const name of expected) {
       const pid = state.programs[name];
       expect(pid, name).toBeTypeOf('number');
@@ -204,13 +203,11 @@ describe('bin/artisan dev', () => {
     // Demo steps keep being created and are dispatched.
     await until('demo steps created while running', async () => Number((await ctx.db('steps').where({ label: 'demo' }).count({ n: '*' }).first())!.n) > 12, 30_000);
     await until('demo steps dispatched', async () => Number((await ctx.db('steps').where({ label: 'demo' }).whereNot({ state: 'pending' }).count({ n: '*' }).first())!.n) > 0, 60_000);
-    if (withHorizon) {
-      await until('frames stored in api_data_stream by horizon', async () => Number((await ctx.db('api_data_stream').count({ n: '*' }).first())!.n) > 0, 90_000);
-      await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 90_000);
-    }
+    await until('frames stored in api_data_stream by horizon', async () => Number((await ctx.db('api_data_stream').count({ n: '*' }).first())!.n) > 0, 90_000);
+    await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 90_000);
 
     // kill -9 a program (horizon too, whose workers must not outlive it): it comes back with a new pid.
-    for (const name of ['dispatch', ...(withHorizon ? ['horizon'] : [])]) {
+    for (const name of ['dispatch', 'horizon']) {
       const oldPid = readState()!.programs[name]!;
       const oldGroup = [oldPid, ...descendants(oldPid)];
       process.kill(oldPid, 'SIGKILL');

@@ -120,8 +120,7 @@ describe('supervisord runs the programs', () => {
   });
 
   it('starts every program, restarts each after kill -9 within 10 s, and shuts down cleanly', async () => {
-    const withHorizon = hasCommand('horizon');
-    const programs = PROGRAMS.filter((p) => withHorizon || p !== 'kraite-horizon');
+    const programs = PROGRAMS;
     const logDir = path.join(dir, 'logs');
     fs.mkdirSync(logDir);
     const webPort = await freePort();

@@ -229,10 +229,6 @@ export class DevBox {
     await waitListening('127.0.0.1', simPort, 30_000, 'The Binance simulator');
     this.check();
     for (const p of BOX_PROGRAMS) {
-      if (p.command === 'horizon' && !hasCommand('horizon')) {
-        this.say('horizon: this build has no horizon command yet; the step and user-data queues are not consumed');
-        continue;
-      }
       const args = p.command === 'web' ? ['web', `--port=${webPort}`] : [p.command];
       this.pm.add(this.artisanSpec(p.name, args, p.colour, childEnv));
       this.pm.start(p.name);
