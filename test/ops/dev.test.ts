@@ -38,11 +38,11 @@ const until = async <T>(what: string, fn: () => Promise<T | null | undefined | f
 
 /** Wait for dev's ready banner; fail at once (with its output) if it exits first. */
 async function ready(child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 180_000;
   // The banner's last line: the URLs and the login are printed by then.
   while (!output().includes('Ctrl-C stops everything.')) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`dev exited early (${child.exitCode ?? child.signalCode}):\n${output()}`);
-    if (Date.now() > deadline) throw new Error(`dev was not ready within 90 s:\n${output()}`);
+    if (Date.now() > deadline) throw new Error(`dev was not ready within 180 s:\n${output()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -136,6 +136,16 @@ describe('bin/artisan dev', () => {
   });
 
   it('brings the box up with live demo data, restarts a killed program, and stops with no orphan', async () => {
+    try {
+      await bringUp();
+    } catch (err) {
+      // The box's own output is the diagnosis.
+      (err as Error).message += `\n--- dev output (last 120 lines)\n${out.split('\n').slice(-120).join('\n')}`;
+      throw err;
+    }
+  }, 600_000);
+
+  async function bringUp(): Promise<void> {
     dev = spawn(process.execPath, [ARTISAN, 'dev', '--port=0', '--sim-port=0', '--order-interval=400', '--steps-interval=1500', '--grace=30'], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     dev.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     dev.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -190,7 +200,7 @@ describe('bin/artisan dev', () => {
 
     // Live data: the simulator sends order frames to the demo accounts' sockets, mark prices are written.
     const simState = async () => (await (await fetch(`http://127.0.0.1:${state.simPort}/_sim/state`)).json()) as { accounts: Record<string, { framesSent: number }> };
-    await until('user-data frames sent by the simulator', async () => Object.values((await simState()).accounts).reduce((n, a) => n + a.framesSent, 0) > 10, 60_000);
+    await until('user-data frames sent by the simulator', async () => Object.values((await simState()).accounts).reduce((n, a) => n + a.framesSent, 0) > 10, 120_000);
     const started = new Date(state.startedAt).getTime();
     await until(
       'fresh mark prices',
@@ -202,9 +212,9 @@ describe('bin/artisan dev', () => {
     );
     // Demo steps keep being created and are dispatched.
     await until('demo steps created while running', async () => Number((await ctx.db('steps').where({ label: 'demo' }).count({ n: '*' }).first())!.n) > 12, 30_000);
-    await until('demo steps dispatched', async () => Number((await ctx.db('steps').where({ label: 'demo' }).whereNot({ state: 'pending' }).count({ n: '*' }).first())!.n) > 0, 60_000);
-    await until('frames stored in api_data_stream by horizon', async () => Number((await ctx.db('api_data_stream').count({ n: '*' }).first())!.n) > 0, 90_000);
-    await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 90_000);
+    await until('demo steps dispatched', async () => Number((await ctx.db('steps').where({ label: 'demo' }).whereNot({ state: 'pending' }).count({ n: '*' }).first())!.n) > 0, 120_000);
+    await until('frames stored in api_data_stream by horizon', async () => Number((await ctx.db('api_data_stream').count({ n: '*' }).first())!.n) > 0, 180_000);
+    await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 180_000);
 
     // kill -9 a program (horizon too, whose workers must not outlive it): it comes back with a new pid.
     for (const name of ['dispatch', 'horizon']) {
@@ -235,7 +245,7 @@ describe('bin/artisan dev', () => {
     expect(pidsWithEnv('REDIS_PREFIX', ctx.prefix)).toEqual([]);
     expect(fs.existsSync(stateFile())).toBe(false);
     dev = null;
-  }, 300_000);
+  }
 
   it('a second run keeps the key, the seed and the operator password', async () => {
     const key = fs.readFileSync(env.ENV_FILE!, 'utf8');
