@@ -208,10 +208,10 @@ describe('bin/artisan dev', () => {
         const rows = (await ctx.db('exchange_symbol_prices').select('mark_price_synced_at')) as Array<{ mark_price_synced_at: unknown }>;
         return rows.some((r) => new Date(r.mark_price_synced_at as string).getTime() > started);
       },
-      60_000,
+      120_000,
     );
     // Demo steps keep being created and are dispatched.
-    await until('demo steps created while running', async () => Number((await ctx.db('steps').where({ label: 'demo' }).count({ n: '*' }).first())!.n) > 12, 30_000);
+    await until('demo steps created while running', async () => Number((await ctx.db('steps').where({ label: 'demo' }).count({ n: '*' }).first())!.n) > 12, 60_000);
     await until('demo steps dispatched', async () => Number((await ctx.db('steps').where({ label: 'demo' }).whereNot({ state: 'pending' }).count({ n: '*' }).first())!.n) > 0, 120_000);
     await until('frames stored in api_data_stream by horizon', async () => Number((await ctx.db('api_data_stream').count({ n: '*' }).first())!.n) > 0, 180_000);
     await until('demo steps completed by horizon', async () => Number((await ctx.db('steps').where({ label: 'demo', state: 'completed' }).count({ n: '*' }).first())!.n) >= 8, 180_000);
@@ -227,7 +227,7 @@ describe('bin/artisan dev', () => {
       }, 30_000);
       expect(out).toMatch(new RegExp(`${name} exited \\(SIGKILL\\); restarting in`));
       expect(newPid).not.toBe(oldPid);
-      for (const pid of oldGroup) await until(`old ${name} process ${pid} gone`, () => !isAlive(pid), 10_000);
+      for (const pid of oldGroup) await until(`old ${name} process ${pid} gone`, () => !isAlive(pid), 30_000);
     }
 
     // SIGINT: everything stops, nothing survives (program groups included).
@@ -239,7 +239,7 @@ describe('bin/artisan dev', () => {
     const exit = await exited;
     expect(exit.code, out.slice(-3000)).toBe(0);
     expect(out).toContain('Stopped; no program of the box is left running.');
-    for (const pid of pids) await until(`pid ${pid} gone`, () => !isAlive(pid), 10_000);
+    for (const pid of pids) await until(`pid ${pid} gone`, () => !isAlive(pid), 30_000);
     for (const g of groups) expect(groupAlive(g), `group ${g}`).toBe(false);
     // Nothing started by this box survives, not even a process re-parented to init.
     expect(pidsWithEnv('REDIS_PREFIX', ctx.prefix)).toEqual([]);
@@ -259,7 +259,7 @@ describe('bin/artisan dev', () => {
     const pids = [dev.pid!, ...descendants(dev.pid!)];
     dev.kill('SIGTERM');
     expect(await exited).toBe(0);
-    for (const pid of pids) await until(`pid ${pid} gone`, () => !isAlive(pid), 10_000);
+    for (const pid of pids) await until(`pid ${pid} gone`, () => !isAlive(pid), 30_000);
     dev = null;
     expect(fs.readFileSync(env.ENV_FILE!, 'utf8')).toBe(key);
     expect(fs.readFileSync(path.join(env.STORAGE_PATH!, 'dev', 'admin-password'), 'utf8')).toBe(pw);
