@@ -145,14 +145,14 @@ describe('supervisord runs the programs', () => {
       const st = await sup!.status();
       return programs.every((p) => st.get(p)?.state === 'RUNNING') ? st : null;
     };
-    const first = await until('every program RUNNING', running, 60_000).catch((err: Error) => {
+    const first = await until('every program RUNNING', running, 120_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${sup!.log()}\n${programs.map((p) => `--- ${p}\n${tail(path.join(logDir, `${p}.log`))}`).join('\n')}`);
     });
     // The programs really work against the simulator: sockets are open.
     await until('user-data and market sockets on the simulator', async () => {
       const s = sim.state() as { market: { connections: number }; accounts: Record<string, { connections: number }> };
       return s.market.connections > 0 && Object.values(s.accounts).some((a) => a.connections > 0);
-    }, 60_000);
+    }, 120_000);
 
     for (const p of programs) {
       const oldPid = first.get(p)!.pid!;
@@ -171,7 +171,7 @@ describe('supervisord runs the programs', () => {
     }
 
     const pids = [sup.pid!, ...descendants(sup.pid!)];
-    expect(await sup.shutdown()).toBe(0);
+    expect(await sup.shutdown(180_000)).toBe(0);
     for (const pid of pids) await until(`pid ${pid} gone`, async () => !isAlive(pid), 10_000);
     // Nothing this test started survives, not even a worker orphaned by a kill -9 of its parent.
     await until('no process with this REDIS_PREFIX', async () => pidsWithEnv('REDIS_PREFIX', ctx.prefix).length === 0, 15_000).catch(() => {
@@ -179,7 +179,7 @@ describe('supervisord runs the programs', () => {
     });
     for (const p of programs) expect(fs.existsSync(path.join(logDir, `${p}.log`)), p).toBe(true);
     sup = null;
-  }, 240_000);
+  }, 480_000);
 });
 
 function tail(file: string): string {
