@@ -195,14 +195,26 @@ export class DevBox {
     const config = loadConfig(process.env);
 
     // 3. Redis answers, the database is migrated and seeded, the operator exists.
-    const { connectRedis } = await import('../../redis/connection.js');
+    const { connectRedis, closeRedis } = await import('../../redis/connection.js');
     try {
-      this.redis = await connectRedis(config.redis, 'cli');
-      await this.redis.ping();
+      const probe = await connectRedis(config.redis, 'cli');
+      await probe.ping();
+      await closeRedis(probe);
     } catch (err) {
       if (plan.kind === 'private') throw err;
       throw new UserError(`${errorMessage(err)}\n${plan.kind === 'configured' ? `REDIS_URL is set to ${maskUrl(plan.url)} but that Redis does not answer.` : REDIS_HELP}`);
     }
+    // The box's own long-lived client (wake-ups for the demo steps) reconnects like a daemon's.
+    this.redis = await connectRedis(config.redis, 'daemon');
+    let redisDown = false;
+    this.redis.on('error', (err: Error) => {
+      if (!redisDown) this.say(`Redis connection lost (${err.message}); reconnecting`);
+      redisDown = true;
+    });
+    this.redis.on('ready', () => {
+      if (redisDown) this.say('Redis connection back');
+      redisDown = false;
+    });
     const operator = await this.prepareDatabase(config);
     this.check();
 
