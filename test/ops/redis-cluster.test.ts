@@ -1,11 +1,14 @@
 /**
  * Athena on a Redis Cluster: a private 3-node cluster (test/support/redis-cluster.ts), the box configured
  * with REDIS_CLUSTER=true, and the enqueue → dispatch → process path run by the real programs:
- * `steps:create` (Step API) → `kraite:dispatch-daemon` → BullMQ → `queue:work`, until every step is
- * completed, each exactly once. Then the multi-key parts of the box (pause flags, saturation Lua + MULTI,
+ * `steps:create` (Step API) → `kraite:dispatch-daemon` → BullMQ → `queue:work` and `horizon`, until every step is
+ * completed, each exactly once (a worker box's `horizon` pool beside a `queue:work`). Then the multi-key parts of the box (pause flags, saturation Lua + MULTI,
  * heartbeats and lock listings over SCAN, the scheduler) on the same cluster. The database is the one of
  * DATABASE_URL (SQLite by default).
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import type { Redis } from 'ioredis';
@@ -34,6 +37,7 @@ let env: Record<string, string>;
 let config: AppConfig;
 let redis: Redis;
 let queues: QueueFactory;
+let horizonConfig: string;
 const children: ResultPromise[] = [];
 const t = stepTables('');
 const log = createLogger('test', {}, { write: () => undefined });
@@ -45,6 +49,8 @@ beforeAll(async () => {
   config = loadConfig(env);
   redis = await connectRedis(config.redis, 'daemon');
   queues = new QueueFactory({ prefix: config.redis.prefix, connection: redis });
+  horizonConfig = path.join(os.tmpdir(), `athena-cluster-${ctx.prefix}.json`);
+  fs.writeFileSync(horizonConfig, JSON.stringify({ supervisors: [{ name: 'steps', balance: 'simple', processes: 2, concurrency: 2 }] }));
 }, 120_000);
 
 afterAll(async () => {
@@ -54,21 +60,33 @@ afterAll(async () => {
   await closeRedis(redis);
   await ctx?.cleanup();
   await cluster?.stop();
+  if (horizonConfig) fs.rmSync(horizonConfig, { force: true });
 }, 60_000);
 
-function spawnArtisan(args: string[]): ResultPromise {
-  const child = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv(env), extendEnv: false, reject: false, all: true });
+const outputs = new Map<ResultPromise, { name: string; text: string }>();
+
+function spawnArtisan(args: string[], extra: Record<string, string> = {}): ResultPromise {
+  const child = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...env, ...extra }), extendEnv: false, reject: false, all: true, buffer: false });
+  const o = { name: args.join(' '), text: '' };
+  child.all?.on('data', (d: Buffer) => (o.text += d.toString()));
+  outputs.set(child, o);
   children.push(child);
   return child;
 }
 
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+async function diagnostics(): Promise<string> {
+  const parts = [`states: ${JSON.stringify(await stateCounts())}`];
+  for (const o of outputs.values()) parts.push(`--- ${o.name}\n${o.text.slice(-3000)}`);
+  return parts.join('\n');
+}
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_000, diagnostics: () => Promise<string> | string = () => ''): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await fn()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}\n${await diagnostics()}`);
 }
 
 async function stateCounts(): Promise<Record<string, number>> {
@@ -120,8 +138,17 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
     expect(ids).toHaveLength(500);
 
     const daemon = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=4']);
-    const workers = [spawnArtisan(['queue:work', '--queue=default', '--concurrency=4']), spawnArtisan(['queue:work', '--queue=default', '--concurrency=4'])];
-    await until('every step completed', async () => (await stateCounts()).completed === 500, 120_000);
+    // A queue:work and a horizon pool of a worker box (SERVER_ROLE=worker: the `steps` supervisor) side by side.
+    const workers = [
+      spawnArtisan(['queue:work', '--queue=default', '--concurrency=4']),
+      spawnArtisan(['horizon'], { SERVER_ROLE: 'worker', APP_HOSTNAME: 'cluster-worker', HORIZON_CONFIG: horizonConfig }),
+    ];
+    await until('every step completed', async () => (await stateCounts()).completed === 500, 120_000, diagnostics);
+
+    // horizon:status finds the master's state through SCAN over every master.
+    const status = await artisan(['horizon:status', '--json'], childEnv(env));
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { masters: Array<{ host: string }> }).masters.map((m) => m.host)).toEqual(['cluster-worker']);
 
     // The daemon's heartbeat is listed through SCAN over every master.
     const beats = await readHeartbeats(redis, config.redis.prefix, 'dispatch-daemon');
@@ -129,11 +156,12 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
 
     for (const c of [daemon, ...workers]) c.kill('SIGTERM');
     const results = await Promise.all([daemon, ...workers]);
-    for (const r of results) expect(r.exitCode, String(r.all).slice(-2000)).toBe(0);
-    for (const r of results) expect(String(r.all)).not.toMatch(/CROSSSLOT|MOVED|ClusterAllFailedError/);
+    for (const c of [daemon, ...workers]) expect(results[[daemon, ...workers].indexOf(c)]!.exitCode, outputs.get(c)!.text.slice(-2000)).toBe(0);
+    for (const c of [daemon, ...workers]) expect(outputs.get(c)!.text).not.toMatch(/CROSSSLOT|MOVED|ClusterAllFailedError/);
 
     // Each step ran exactly once.
-    const lines = (await redis.lrange(recordListKey(config.redis.prefix, 'cluster'), 0, -1)).map((l) => JSON.parse(l) as { step_id: number });
+    const lines = (await redis.lrange(recordListKey(config.redis.prefix, 'cluster'), 0, -1)).map((l) => JSON.parse(l) as { step_id: number; host: string });
+    expect(lines.some((l) => l.host === 'cluster-worker'), 'the horizon pool ran steps').toBe(true);
     expect(lines).toHaveLength(500);
     expect(new Set(lines.map((l) => l.step_id)).size).toBe(500);
     expect(new Set(lines.map((l) => l.step_id))).toEqual(new Set(ids));
