@@ -143,7 +143,7 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
       spawnArtisan(['queue:work', '--queue=default', '--concurrency=4']),
       spawnArtisan(['horizon'], { SERVER_ROLE: 'worker', APP_HOSTNAME: 'cluster-worker', HORIZON_CONFIG: horizonConfig }),
     ];
-    await until('every step completed', async () => (await stateCounts()).completed === 500, 120_000, diagnostics);
+    await until('every step completed', async () => (await stateCounts()).completed === 500, 240_000, diagnostics);
 
     // horizon:status finds the master's state through SCAN over every master.
     const status = await artisan(['horizon:status', '--json'], childEnv(env));
@@ -166,7 +166,7 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
     expect(new Set(lines.map((l) => l.step_id)).size).toBe(500);
     expect(new Set(lines.map((l) => l.step_id))).toEqual(new Set(ids));
     expect(await stateCounts()).toEqual({ completed: 500 });
-  }, 180_000);
+  }, 300_000);
 
   it('every key of the box lives in the slot of its hash tag, on one node', async () => {
     const owner = await cluster.ownerOf(`{${ctx.prefix}}`);

@@ -83,7 +83,7 @@ async function stateCounts(prefix = ''): Promise<Record<string, number>> {
 }
 
 describe('two worker pools beside the ingestion box', () => {
-  it('no step runs twice: 800 steps on default and priority, drained by both pools', async () => {
+  it('no step runs twice: 800 steps on default and priority, drained by both pools, one restarted mid-run', async () => {
     const env = { HORIZON_CONFIG: horizonConfig, LOG_LEVEL: 'warn' };
     const poolA = spawnArtisan('horizon worker-a', ['horizon'], { ...WORKER_A, ...env });
     const poolB = spawnArtisan('horizon worker-b', ['horizon'], { ...WORKER_B, ...env });
@@ -102,9 +102,16 @@ describe('two worker pools beside the ingestion box', () => {
     const ids: number[] = (await ctx.db(stepTables('').steps).select('id')).map((r: { id: number }) => Number(r.id));
     expect(ids).toHaveLength(800);
 
+    // Deploy worker-a the way docs/operations.md says (stop its pool, start it again) while work remains:
+    // its jobs in hand finish, worker-b keeps draining, and nothing runs twice.
+    await until('a third of the steps completed', async () => ((await stateCounts()).completed ?? 0) > 260, 120_000, diag);
+    expect(((await stateCounts()).completed ?? 0) < 800, 'work remains when worker-a stops').toBe(true);
+    expect(await stop(poolA), poolA.out().slice(-3000)).toBe(0);
+    const poolA2 = spawnArtisan('horizon worker-a (after deploy)', ['horizon'], { ...WORKER_A, ...env });
+
     await until('every step completed', async () => (await stateCounts()).completed === 800, 180_000, diag);
     expect(await stop(daemon)).toBe(0);
-    expect(await stop(poolA), poolA.out().slice(-3000)).toBe(0);
+    expect(await stop(poolA2), poolA2.out().slice(-3000)).toBe(0);
     expect(await stop(poolB), poolB.out().slice(-3000)).toBe(0);
 
     const runs = (await redis.lrange(recordListKey(ctx.config.redis.prefix, 'scale'), 0, -1)).map((l) => JSON.parse(l) as { step_id: number; host: string; pid: number });
