@@ -126,7 +126,7 @@ describe('configuration', () => {
 });
 
 describe('enqueue → dispatch → process on a 3-node cluster', () => {
-  it('steps created by the Step API are dispatched by the daemon and run once each by queue:work', async () => {
+  it('steps created by the Step API are dispatched by the daemon and run once each by horizon and queue:work', async () => {
     expect(isCluster(redis)).toBe(true);
     // 200 blocks of 2 sequential steps through the CLI (the Step API), and 100 single steps in-process.
     const created = await artisan(['steps:create', '--class=record', '--args={"key":"cluster"}', '--count=200', '--chain=2'], childEnv(env));
@@ -137,12 +137,12 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
     const ids: number[] = (await ctx.db(t.steps).select('id')).map((r: { id: number }) => Number(r.id));
     expect(ids).toHaveLength(500);
 
+    // A horizon pool of a worker box (SERVER_ROLE=worker: the `steps` supervisor) and, once it has taken
+    // work, a queue:work beside it.
+    const horizon = spawnArtisan(['horizon'], { SERVER_ROLE: 'worker', APP_HOSTNAME: 'cluster-worker', HORIZON_CONFIG: horizonConfig });
     const daemon = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=4']);
-    // A queue:work and a horizon pool of a worker box (SERVER_ROLE=worker: the `steps` supervisor) side by side.
-    const workers = [
-      spawnArtisan(['queue:work', '--queue=default', '--concurrency=4']),
-      spawnArtisan(['horizon'], { SERVER_ROLE: 'worker', APP_HOSTNAME: 'cluster-worker', HORIZON_CONFIG: horizonConfig }),
-    ];
+    await until('the horizon pool ran a step', async () => (await redis.llen(recordListKey(config.redis.prefix, 'cluster'))) > 0, 240_000, diagnostics);
+    const workers = [spawnArtisan(['queue:work', '--queue=default', '--concurrency=4']), horizon];
     await until('every step completed', async () => (await stateCounts()).completed === 500, 240_000, diagnostics);
 
     // horizon:status finds the master's state through SCAN over every master.

@@ -77,6 +77,14 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_00
   throw new Error(`timed out waiting for ${what}\n${diagnostics()}`);
 }
 
+/** A host's horizon master has a worker process that reports idle or working (its BullMQ workers are up). */
+async function poolReady(host: string): Promise<boolean> {
+  const raw = await redis.get(`${ctx.config.redis.prefix}:horizon:master:${host}`);
+  if (!raw) return false;
+  const st = JSON.parse(raw) as { supervisors: Array<{ processes: Array<{ status: string }> }> };
+  return st.supervisors.some((sup) => sup.processes.some((p) => p.status === 'idle' || p.status === 'working'));
+}
+
 async function stateCounts(prefix = ''): Promise<Record<string, number>> {
   const rows = (await ctx.db(stepTables(prefix).steps).select('state').count({ n: '*' }).groupBy('state')) as Array<{ state: string; n: number | string }>;
   return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
@@ -88,8 +96,8 @@ describe('two worker pools beside the ingestion box', () => {
     const poolA = spawnArtisan('horizon worker-a', ['horizon'], { ...WORKER_A, ...env });
     const poolB = spawnArtisan('horizon worker-b', ['horizon'], { ...WORKER_B, ...env });
     const diag = () => children.map((c) => `--- ${c.name}\n${c.out().slice(-3000)}`).join('\n');
-    // Both masters publish their state before any work exists, so both are ready to take jobs.
-    await until('both horizon masters running', async () => (await redis.exists(`${ctx.prefix}:horizon:master:worker-a`, `${ctx.prefix}:horizon:master:worker-b`)) === 2, 120_000, diag);
+    // Both pools have workers taking jobs before any work exists.
+    await until('both horizon pools ready', async () => (await poolReady('worker-a')) && (await poolReady('worker-b')), 120_000, diag);
 
     const steps = new Steps({ db: ctx.db, clock: systemClock, redis, redisPrefix: ctx.config.redis.prefix, log }, '');
     // 250 blocks of 2 sequential steps on `default`, 200 single high-priority steps (`priority`), 100 more
