@@ -7,6 +7,7 @@ import { ConfigError } from '../support/errors.js';
 import { maskUrl } from '../support/mask.js';
 import { loadEnv, type Env } from './env.js';
 import { VARS } from './vars.js';
+import { clusterKeyPrefix } from '../redis/keys.js';
 import type { DatabaseTarget } from '../db/url.js';
 
 export type AppEnv = 'local' | 'testing' | 'production';
@@ -19,7 +20,11 @@ export interface AppConfig {
   hostname: string;
   log: { level: string; format: string };
   database: DatabaseTarget;
-  redis: { url: string; prefix: string };
+  /**
+   * `prefix` is what every key starts with: REDIS_PREFIX, or "{REDIS_PREFIX}" (hash-tagged, one slot) when
+   * `cluster` is on. `nodes` are the extra cluster seed nodes of REDIS_CLUSTER_NODES.
+   */
+  redis: { url: string; prefix: string; cluster: boolean; nodes: Array<{ host: string; port: number }> };
   binance: { restUrl: string; wsUrl: string };
   web: {
     port: number;
@@ -61,6 +66,13 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     if (parsed.ok) values[spec.name] = parsed.value;
     else problems.push(`${spec.name}: ${parsed.error}`);
   }
+  if (values.REDIS_CLUSTER === true && typeof values.REDIS_URL === 'string') {
+    const db = new URL(values.REDIS_URL).pathname.replace(/^\/+/, '');
+    if (db !== '' && db !== '0') problems.push(`REDIS_URL: a Redis Cluster has only database 0 (REDIS_CLUSTER=true), the URL selects "${db}"`);
+  }
+  if (values.REDIS_CLUSTER !== true && Array.isArray(values.REDIS_CLUSTER_NODES) && values.REDIS_CLUSTER_NODES.length > 0) {
+    problems.push('REDIS_CLUSTER_NODES: is set but REDIS_CLUSTER is not true');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const v = <T>(name: string) => values[name] as T;
@@ -71,7 +83,12 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     hostname: v<string | null>('APP_HOSTNAME') ?? os.hostname(),
     log: { level: v('LOG_LEVEL'), format: v('LOG_FORMAT') },
     database: v<DatabaseTarget>('DATABASE_URL'),
-    redis: { url: v('REDIS_URL'), prefix: v('REDIS_PREFIX') },
+    redis: {
+      url: v('REDIS_URL'),
+      prefix: v<boolean>('REDIS_CLUSTER') ? clusterKeyPrefix(v('REDIS_PREFIX')) : v('REDIS_PREFIX'),
+      cluster: v('REDIS_CLUSTER'),
+      nodes: v('REDIS_CLUSTER_NODES'),
+    },
     binance: { restUrl: v('BINANCE_REST_URL'), wsUrl: v('BINANCE_WS_URL') },
     web: {
       port: v('WEB_PORT'),

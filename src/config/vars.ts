@@ -109,6 +109,19 @@ export const hostList = (raw: string): Parsed => {
   return ok(items.map((i) => i.toLowerCase()));
 };
 
+/** Seed nodes of a Redis Cluster: "host:port" items, comma-separated. */
+export const nodeList = (raw: string): Parsed => {
+  const items = splitList(raw);
+  const out: Array<{ host: string; port: number }> = [];
+  for (const i of items) {
+    const m = /^(\[[0-9a-f:]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?):(\d{1,5})$/i.exec(i);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) return bad(`"${i}" is not host:port`);
+    out.push({ host: m[1]!.replace(/^\[|\]$/g, ''), port });
+  }
+  return ok(out);
+};
+
 export const executionTypeList = (raw: string): Parsed => {
   const items = splitList(raw).map((i) => i.toUpperCase());
   for (const i of items) if (!/^[A-Z][A-Z_]{0,39}$/.test(i)) return bad(`"${i}" is not an execution type (e.g. TRADE, CANCELED, ALGO_FILLED)`);
@@ -126,6 +139,8 @@ export const VARS: VarSpec[] = [
   // Storage
   { name: 'DATABASE_URL', group: 'database', default: 'sqlite:storage/athena.sqlite', secret: true, description: 'sqlite:<path> (relative to the project root), postgres://user:pass@host:port/db or mysql://user:pass@host:port/db (MariaDB too).', parse: databaseUrl },
   { name: 'REDIS_URL', group: 'redis', default: 'redis://127.0.0.1:6379', secret: true, description: 'Redis ≥ 6.2 (queues, locks, flags, heartbeats). redis:// or rediss://.', parse: url('redis', 'rediss') },
+  { name: 'REDIS_CLUSTER', group: 'redis', default: 'false', description: 'true: REDIS_URL names a seed node of a Redis Cluster (database 0 only); every key of the box then carries the hash tag {REDIS_PREFIX}, so it lives in one slot (docs/operations.md).', parse: bool },
+  { name: 'REDIS_CLUSTER_NODES', group: 'redis', default: '', description: 'With REDIS_CLUSTER=true: more seed nodes, host:port comma-separated, tried when the REDIS_URL node is down at start. User, password and TLS come from REDIS_URL.', parse: nodeList },
   { name: 'REDIS_PREFIX', group: 'redis', default: 'athena', description: 'Every Redis key and BullMQ queue of the box lives under this prefix (BullMQ uses the hash-tagged form {prefix}).', parse: identifier },
   // Binance
   { name: 'BINANCE_REST_URL', group: 'binance', default: 'https://fapi.binance.com', description: 'USDⓈ-M futures REST base URL. Tests and `npm start` point it at the bundled simulator.', parse: url('http', 'https') },

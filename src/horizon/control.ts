@@ -8,6 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { horizonKeys } from './keys.js';
+import { scanAll } from '../redis/scan.js';
 
 export type HorizonCommand = 'pause' | 'continue' | 'terminate';
 export const HORIZON_COMMANDS: HorizonCommand[] = ['pause', 'continue', 'terminate'];
@@ -49,13 +50,7 @@ export async function sendCommand(redis: Redis, prefix: string, command: Horizon
 
 export async function readMasters(redis: Redis, prefix: string): Promise<MasterState[]> {
   const k = horizonKeys(prefix);
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', k.masterPattern(), 'COUNT', 200);
-    cursor = next;
-    keys.push(...found);
-  } while (cursor !== '0');
+  const keys = await scanAll(redis, k.masterPattern(), 200);
   if (!keys.length) return [];
   const values = await redis.mget(...keys);
   const out: MasterState[] = [];

@@ -9,6 +9,7 @@
  * the run that took over after it.
  */
 import type { Redis } from 'ioredis';
+import { scanEach } from '../redis/scan.js';
 import type { Clock } from '../support/clock.js';
 import { leaseFor, newToken, slotStamp, type EventMutex, type HeldLock, type LockHolder, type SchedulingMutex } from './mutex.js';
 
@@ -80,15 +81,12 @@ export class RedisEventMutex implements EventMutex {
   async held(): Promise<Array<{ taskId: string; holder: LockHolder | null }>> {
     const base = lockKey(this.prefix, '');
     const out: Array<{ taskId: string; holder: LockHolder | null }> = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${base}*`, 'COUNT', 500);
-      cursor = next;
+    await scanEach(this.redis, `${base}*`, 500, async (keys) => {
       if (keys.length) {
         const values = await this.redis.mget(...keys);
         keys.forEach((k, i) => values[i] && out.push({ taskId: k.slice(base.length), holder: decodeHolder(values[i]!) }));
       }
-    } while (cursor !== '0');
+    });
     return out.sort((a, b) => a.taskId.localeCompare(b.taskId));
   }
 

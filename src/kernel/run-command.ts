@@ -31,8 +31,9 @@ export interface ScheduleRunOptions {
   write?(line: string): void;
 }
 
-/** Open the one-shot connection now (the handshake overlaps loading the schedule), or null for rediss://. */
+/** Open the one-shot connection now (the handshake overlaps loading the schedule), or null for rediss:// and Redis Cluster. */
 function earlyConnection(config: AppConfig): OneShotRedis | null {
+  if (config.redis.cluster) return null; // a Redis Cluster answers MOVED: ioredis' Cluster client handles it
   try {
     return new OneShotRedis(config.redis.url);
   } catch (err) {

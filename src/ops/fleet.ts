@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import type { Redis } from 'ioredis';
+import { scanAll } from '../redis/scan.js';
 import { bootId, cpuStats, diskStats, ramStats, type CpuStats, type DiskStats, type RamStats } from './system-stats.js';
 
 export const FLEET_TTL_SECONDS = 7 * 24 * 3600;
@@ -72,13 +73,7 @@ export function classify(snapshot: FleetSnapshot | null, nowMs: number): { statu
  * that never reported shows as missing. One SCAN over the fleet keys, then one MGET.
  */
 export async function readFleet(redis: Redis, prefix: string, nowMs: number, roster: string[] = []): Promise<FleetEntry[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:fleet:*`, 'COUNT', 200);
-    cursor = next;
-    for (const k of found) keys.add(k);
-  } while (cursor !== '0');
+  const keys = new Set<string>(await scanAll(redis, `${prefix}:fleet:*`, 200));
   for (const host of roster) keys.add(fleetKey(prefix, host));
   const list = [...keys].sort();
   const values = list.length ? await redis.mget(...list) : [];

@@ -3,8 +3,13 @@
  *  - 'cli': fail fast. If Redis does not answer within the budget the caller gets RedisUnreachableError
  *    ("Redis is not reachable at <url>"), never a hang.
  *  - 'daemon': the settings BullMQ needs (maxRetriesPerRequest: null) and reconnect forever with capped backoff.
+ *
+ * With `cluster` on (REDIS_CLUSTER=true) the client is an ioredis Cluster seeded from the URL's node and
+ * `clusterNodes`. It is handed out typed as `Redis`: a Cluster answers the same command interface
+ * (commands, pipelines, MULTI, Lua, defineCommand, duplicate, quit), and BullMQ accepts either. What differs
+ * is per-node: SCAN must visit every master, which src/redis/scan.ts does (`isCluster()`).
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { RedisUnreachableError } from '../support/errors.js';
 import { maskUrl } from '../support/mask.js';
 
@@ -13,6 +18,15 @@ export type RedisMode = 'cli' | 'daemon';
 export interface RedisSettings {
   url: string;
   prefix: string;
+  /** REDIS_CLUSTER: connect with an ioredis Cluster, the URL naming one seed node. */
+  cluster?: boolean;
+  /** REDIS_CLUSTER_NODES: more seed nodes. */
+  nodes?: Array<{ host: string; port: number }>;
+}
+
+/** True for an ioredis Cluster client (typed as Redis by connectRedis). */
+export function isCluster(client: unknown): client is Cluster {
+  return !!client && (client as { isCluster?: boolean }).isCluster === true;
 }
 
 export const CLI_CONNECT_BUDGET_MS = 3000;
@@ -47,8 +61,15 @@ export async function loadIoredis(): Promise<typeof import('ioredis').Redis> {
  * unless `signal` aborts.
  */
 export async function connectRedis(settings: RedisSettings, mode: RedisMode, extra: RedisOptions = {}): Promise<Redis> {
-  const RedisCtor = await loadIoredis();
-  const client = new RedisCtor(settings.url, { ...redisOptions(mode), ...extra });
+  let client: Redis;
+  if (settings.cluster) {
+    const { Cluster } = await import('ioredis');
+    const { seeds, options } = clusterOptions(settings, mode, extra);
+    client = new Cluster(seeds, options) as unknown as Redis;
+  } else {
+    const RedisCtor = await loadIoredis();
+    client = new RedisCtor(settings.url, { ...redisOptions(mode), ...extra });
+  }
   const shown = maskUrl(settings.url);
   if (mode === 'cli') {
     // Swallowing nothing: connection errors surface through connect() below; this listener only stops
@@ -73,6 +94,39 @@ export async function connectRedis(settings: RedisSettings, mode: RedisMode, ext
   }
   await client.connect();
   return client;
+}
+
+/**
+ * The Cluster form of redisOptions(): seed nodes from the URL (then `nodes`), credentials and TLS from the
+ * URL for every node, the mode's retry policy at the cluster level (retryStrategy → clusterRetryStrategy)
+ * and the per-command settings (maxRetriesPerRequest, connectTimeout) for each node connection.
+ */
+export function clusterOptions(settings: RedisSettings, mode: RedisMode, extra: RedisOptions = {}): { seeds: Array<{ host: string; port: number }>; options: ClusterOptions } {
+  const u = new URL(settings.url);
+  const seeds = [{ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 6379) }, ...(settings.nodes ?? [])];
+  const base = { ...redisOptions(mode), ...extra };
+  const { retryStrategy, enableOfflineQueue, lazyConnect, enableReadyCheck, ...node } = base;
+  void lazyConnect;
+  const redisOpts: ClusterOptions['redisOptions'] = {
+    ...node,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+  return {
+    seeds,
+    options: {
+      lazyConnect: true,
+      enableReadyCheck: enableReadyCheck ?? true,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      clusterRetryStrategy: retryStrategy ? (times: number) => retryStrategy(times) : undefined,
+      // Slot moves and failovers: retry the command on the new owner instead of failing it.
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 300,
+      slotsRefreshTimeout: Math.max(1000, Number(node.connectTimeout ?? 2000)),
+      redisOptions: redisOpts,
+    },
+  };
 }
 
 /** Close a client politely (QUIT, then wait for the socket to end), falling back to a hard disconnect. */

@@ -4,6 +4,7 @@
  * The reader lists them with SCAN over <prefix>:heartbeat:<daemon>:*.
  */
 import type { Redis } from 'ioredis';
+import { scanEach } from '../redis/scan.js';
 
 export interface Heartbeat {
   daemon: string;
@@ -35,14 +36,11 @@ export async function writeHeartbeat(
 
 export async function readHeartbeats(redis: Redis, prefix: string, daemon: string): Promise<Heartbeat[]> {
   const out: Heartbeat[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:heartbeat:${daemon}:*`, 'COUNT', 200);
-    cursor = next;
+  await scanEach(redis, `${prefix}:heartbeat:${daemon}:*`, 200, async (keys) => {
     if (keys.length) {
       const values = await redis.mget(...keys);
       for (const v of values) if (v) out.push(JSON.parse(v) as Heartbeat);
     }
-  } while (cursor !== '0');
+  });
   return out;
 }

@@ -25,7 +25,7 @@ describe('configuration', () => {
     expect(c.serverRole).toBe('ingestion');
     expect(c.database.client).toBe('sqlite');
     expect(c.database.filename).toMatch(/storage\/athena\.sqlite$/);
-    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'athena' });
+    expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'athena', cluster: false, nodes: [] });
     expect(c.binance).toEqual({ restUrl: 'https://fapi.binance.com', wsUrl: 'wss://fstream.binance.com' });
     expect(c.web).toEqual({
       port: 8080,

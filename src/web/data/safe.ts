@@ -9,6 +9,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../../support/log.js';
 import { errorMessage } from '../../support/errors.js';
 import { tableExists } from '../../db/introspect.js';
+import { scanAll } from '../../redis/scan.js';
 
 export type Section<T> = { status: 'ok'; data: T } | { status: 'absent'; reason: string } | { status: 'error'; message: string };
 
@@ -87,14 +88,7 @@ export function parseRedisJson<T>(key: string, raw: string | null): T | null {
 
 /** SCAN keys matching a pattern (never KEYS), capped. */
 export async function scanKeys(redis: import('ioredis').Redis, pattern: string, cap = 1000): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0' && out.length < cap);
-  return out.slice(0, cap).sort();
+  return (await scanAll(redis, pattern, 500, cap)).sort();
 }
 
 export function ageSeconds(now: number, at: Date | string | number | null | undefined): number | null {
