@@ -1,0 +1,142 @@
+/**
+ * Daemon kills. The box runs with steps being created and user-data frames flowing; each daemon is killed
+ * with SIGKILL at random moments, KILLS times, and restarted the way supervisord's autorestart does.
+ * Afterwards: every step reached a terminal state and ran exactly once (the `chaos-record` class counts
+ * executions), and every frame the simulator wrote to a socket is on the box's side.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Box, CHAOS_SEED, rng, sleep, timeTo, until } from './support/box.js';
+import { FrameCounter, deadLettersPending, loadSeq } from './support/frames.js';
+import { ScenarioReport } from './support/report.js';
+import type { Supervised } from './support/procs.js';
+import { artisan } from '../support/artisan.js';
+import { Steps } from '../../src/steps/api.js';
+import { stepTables } from '../../src/steps/tables.js';
+import { systemClock } from '../../src/support/clock.js';
+import { createLogger } from '../../src/support/log.js';
+
+const KILLS = Number(process.env.CHAOS_KILLS ?? 20);
+const ACCOUNTS = 3;
+const FRAME_RATE = 40; // frames/s over all accounts
+const RECORDER = `--import=${path.join(import.meta.dirname, 'fixtures', 'record-step.mjs')}`;
+const TERMINAL = ['completed', 'skipped', 'cancelled', 'failed', 'stopped'];
+
+let box: Box;
+let report: ScenarioReport;
+let frames: FrameCounter;
+const rand = rng(CHAOS_SEED);
+
+beforeAll(async () => {
+  box = await Box.create('daemon-kills', { accounts: ACCOUNTS, symbols: true });
+  report = new ScenarioReport('daemon-kills', box.ctx.config.database.client);
+  report.note(`seed ${CHAOS_SEED}, ${KILLS} kills per daemon`);
+  frames = new FrameCounter(box.ctx.redis, box.prefix, 2);
+});
+
+afterAll(async () => {
+  report?.write();
+  await frames?.close();
+  await box?.close();
+});
+
+async function killLoop(name: string, program: Supervised, ready: (pid: number) => Promise<boolean>, killed: Set<number>): Promise<void> {
+  await until(`${name} ready before the first kill`, () => ready(program.current.pid), 60_000);
+  for (let i = 0; i < KILLS; i++) {
+    await sleep(200 + rand() * 1300);
+    const { pid, at } = await program.kill9();
+    killed.add(pid);
+    const ms = await timeTo(async () => program.current.pid !== pid && program.current.running && (await ready(program.current.pid)), at, 60_000);
+    report.fault(`kill -9 ${name}`, at, ms);
+    if (ms === null) throw new Error(`${name} did not come back within 60 s after kill ${i + 1}:\n${program.current.log().slice(-3000)}`);
+  }
+}
+
+describe('kill -9 each daemon at random moments', () => {
+  it(`steps run exactly once and reach a terminal state; frames sent = frames on the box`, async () => {
+    const t = stepTables('');
+    const steps = new Steps({ db: box.ctx.db, clock: systemClock, redis: box.ctx.redis, redisPrefix: box.prefix, log: createLogger('chaos', {}, { write: () => undefined }) }, '');
+    const killed = new Set<number>();
+
+    const worker = box.supervise('worker', ['queue:work', '--queue=default', '--concurrency=4'], { nodeOptions: RECORDER });
+    const dispatch = box.supervise('dispatch-daemon', ['kraite:dispatch-daemon', '--sleep=250']);
+    const userData = box.supervise('stream-user-data', ['kraite:stream-binance-user-data', '--stagger-ms=0']);
+    const prices = box.supervise('stream-prices', ['kraite:stream-binance-prices']);
+
+    const hbPid = (daemon: string, extra: (hb: Record<string, unknown>) => boolean = () => true) => async (pid: number) => {
+      const hb = await box.heartbeat(daemon);
+      return !!hb && hb.pid === pid && extra(hb);
+    };
+    const userDataReady = hbPid('stream-user-data', (hb) => hb.accounts_connected === ACCOUNTS);
+    await until('every account connected', () => userDataReady(userData.current.pid), 60_000);
+
+    // Load: blocks of two sequential steps every 100 ms, and FRAME_RATE frames/s from the exchange.
+    let creating = true;
+    let blocks = 0;
+    const creator = (async () => {
+      while (creating) {
+        await steps.createBlocks(Array.from({ length: 3 }, () => ({ steps: [{ class: 'chaos-record', index: 1 }, { class: 'chaos-record', index: 2 }] })));
+        blocks += 3;
+        await sleep(100);
+      }
+    })();
+    await box.simPost('load', { rate: FRAME_RATE, durationMs: 600_000 });
+
+    try {
+      await Promise.all([
+        killLoop('dispatch-daemon', dispatch, hbPid('dispatch-daemon'), killed),
+        killLoop('stream-user-data', userData, userDataReady, killed),
+        killLoop('stream-prices', prices, hbPid('stream-prices', (hb) => hb.connected === true), killed),
+      ]);
+    } finally {
+      creating = false;
+      await creator;
+      await box.simDelete('load');
+    }
+
+    // Frames: everything the simulator wrote is a job on the shard queues (no consumer yet) or a dead letter.
+    const sent = await box.framesSent();
+    await until('frames on the box catch up with the frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
+    const arrivedJobs = await frames.jobs();
+    const dead = deadLettersPending(box.env.STORAGE_PATH!);
+    const seqs = new Set(arrivedJobs.map((j) => loadSeq(j.payload)).filter((s): s is number => s !== null));
+    const loadSent = (await box.simState()).load.sent;
+    const missing: number[] = [];
+    for (let i = 0; i < loadSent; i++) if (!seqs.has(i)) missing.push(i);
+
+    // Steps: recover-stale (the box runs it every minute) until every step is terminal.
+    const total = blocks * 2;
+    const nonTerminal = async () => Number((await box.ctx.db(t.steps).whereNotIn('state', TERMINAL).count({ n: '*' }))[0]!.n);
+    const recoverStart = Date.now();
+    await until('every step terminal', async () => {
+      if ((await nonTerminal()) === 0) return true;
+      if (Date.now() - recoverStart > 15_000) {
+        const r = await artisan(['steps:recover-stale', '--release-locks', '--lock-threshold=5', '--recover-dispatched', '--step-threshold=10', '--json'], box.env);
+        expect(r.exitCode, r.stderr).toBe(0);
+        await sleep(2000);
+      }
+      return false;
+    }, 120_000, 500);
+
+    const execs = (await box.ctx.redis.lrange(`${box.prefix}:chaos:executions`, 0, -1)).map(Number);
+    const perStep = new Map<number, number>();
+    for (const id of execs) perStep.set(id, (perStep.get(id) ?? 0) + 1);
+    const rows = (await box.ctx.db(t.steps).select('id', 'state')) as Array<{ id: number; state: string }>;
+    const twice = [...perStep.entries()].filter(([, n]) => n > 1);
+    const completedWithoutRun = rows.filter((r) => r.state === 'completed' && !perStep.has(Number(r.id)));
+    const notCompleted = rows.filter((r) => r.state !== 'completed');
+
+    report.loss({ what: 'steps (created → completed, executions)', sent: total, arrived: rows.length - notCompleted.length, lost: total - (rows.length - notCompleted.length), duplicated: twice.length });
+    report.loss({ what: 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrivedJobs.length + dead, lost: Math.max(0, sent - arrivedJobs.length - dead), note: missing.length ? `missing load seqs ${missing.slice(0, 20).join(',')}` : undefined });
+
+    for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker]] as const) {
+      expect(prog.unexpectedExits(killed), `${name} exited on its own`).toEqual([]);
+    }
+    expect(rows).toHaveLength(total);
+    expect(notCompleted).toEqual([]);
+    expect(twice).toEqual([]);
+    expect(completedWithoutRun).toEqual([]);
+    expect(missing).toEqual([]);
+    expect(arrivedJobs.length + dead).toBe(sent);
+  });
+});
