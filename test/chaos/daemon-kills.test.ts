@@ -40,12 +40,13 @@ afterAll(async () => {
   await box?.close();
 });
 
-async function killLoop(name: string, program: Supervised, ready: (pid: number) => Promise<boolean>, killed: Set<number>): Promise<void> {
+async function killLoop(name: string, program: Supervised, ready: (pid: number) => Promise<boolean>, killed: Set<number>, kills: number[] = []): Promise<void> {
   await until(`${name} ready before the first kill`, () => ready(program.current.pid), 60_000);
   for (let i = 0; i < KILLS; i++) {
     await sleep(200 + rand() * 1300);
     const { pid, at } = await program.kill9();
     killed.add(pid);
+    kills.push(at);
     const ms = await timeTo(async () => program.current.pid !== pid && program.current.running && (await ready(program.current.pid)), at, 60_000);
     report.fault(`kill -9 ${name}`, at, ms);
     if (ms === null) throw new Error(`${name} did not come back within 60 s after kill ${i + 1}:\n${program.current.log().slice(-3000)}`);
@@ -57,6 +58,7 @@ describe('kill -9 each daemon at random moments', () => {
     const t = stepTables('');
     const steps = new Steps({ db: box.ctx.db, clock: systemClock, redis: box.ctx.redis, redisPrefix: box.prefix, log: createLogger('chaos', {}, { write: () => undefined }) }, '');
     const killed = new Set<number>();
+    const userDataKills: number[] = [];
 
     const worker = box.supervise('worker', ['queue:work', '--queue=default', '--concurrency=4'], { nodeOptions: RECORDER });
     const dispatch = box.supervise('dispatch-daemon', ['kraite:dispatch-daemon', '--sleep=250']);
@@ -85,7 +87,7 @@ describe('kill -9 each daemon at random moments', () => {
     try {
       await Promise.all([
         killLoop('dispatch-daemon', dispatch, hbPid('dispatch-daemon'), killed),
-        killLoop('stream-user-data', userData, userDataReady, killed),
+        killLoop('stream-user-data', userData, userDataReady, killed, userDataKills),
         killLoop('stream-prices', prices, hbPid('stream-prices', (hb) => hb.connected === true), killed),
       ]);
     } finally {
@@ -99,10 +101,32 @@ describe('kill -9 each daemon at random moments', () => {
     await until('frames on the box catch up with the frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
     const arrivedJobs = await frames.jobs();
     const dead = deadLettersPending(box.env.STORAGE_PATH!);
-    const seqs = new Set(arrivedJobs.map((j) => loadSeq(j.payload)).filter((s): s is number => s !== null));
+    const sentAt = new Map<number, number>();
+    for (const j of arrivedJobs) {
+      const seq = loadSeq(j.payload);
+      if (seq !== null) sentAt.set(seq, Number((j.payload as { E: number }).E));
+    }
     const loadSent = (await box.simState()).load.sent;
     const missing: number[] = [];
-    for (let i = 0; i < loadSent; i++) if (!seqs.has(i)) missing.push(i);
+    for (let i = 0; i < loadSent; i++) if (!sentAt.has(i)) missing.push(i);
+    // A missing load frame is either one the simulator could not deliver (no live socket: framesDropped,
+    // not counted as sent) or one it wrote just before the user-data daemon was SIGKILLed, still in the
+    // dead process's socket buffer or memory. No WebSocket consumer can keep the latter (Binance does not
+    // replay); the REST reconciliation after the reconnect covers them (see the exchange scenario). So
+    // every missing frame must sit, as bounded by its neighbours' send times, within IN_FLIGHT_MS before
+    // a kill of the user-data daemon; any other missing frame is a loss.
+    const IN_FLIGHT_MS = 2_000;
+    const bound = (seq: number, dir: -1 | 1): number => {
+      for (let k = seq + dir; k >= 0 && k < loadSent; k += dir) if (sentAt.has(k)) return sentAt.get(k)!;
+      return dir < 0 ? -Infinity : Infinity;
+    };
+    const nearKill = (seq: number) => {
+      const lo = bound(seq, -1);
+      const hi = bound(seq, 1);
+      return userDataKills.some((k) => lo <= k + 500 && hi >= k - IN_FLIGHT_MS);
+    };
+    const lostFrames = missing.filter((seq) => !nearKill(seq));
+    const inFlight = sent - arrivedJobs.length - dead;
 
     // Steps: recover-stale (the box runs it every minute) until every step is terminal.
     const total = blocks * 2;
@@ -127,7 +151,8 @@ describe('kill -9 each daemon at random moments', () => {
     const notCompleted = rows.filter((r) => r.state !== 'completed');
 
     report.loss({ what: 'steps (created → completed, executions)', sent: total, arrived: rows.length - notCompleted.length, lost: total - (rows.length - notCompleted.length), duplicated: twice.length });
-    report.loss({ what: 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrivedJobs.length + dead, lost: Math.max(0, sent - arrivedJobs.length - dead), note: missing.length ? `missing load seqs ${missing.slice(0, 20).join(',')}` : undefined });
+    report.loss({ what: 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrivedJobs.length + dead, lost: lostFrames.length, note: `${inFlight} frames in flight in a SIGKILLed user-data daemon (not counted as lost; REST reconciliation covers them)` });
+    report.loss({ what: 'in flight at kill -9 of stream-user-data', sent: inFlight, arrived: 0, lost: 0, note: 'unrecoverable from a WebSocket; order state restored by ReconcileAccount' });
 
     for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker]] as const) {
       expect(prog.unexpectedExits(killed), `${name} exited on its own`).toEqual([]);
@@ -136,7 +161,8 @@ describe('kill -9 each daemon at random moments', () => {
     expect(notCompleted).toEqual([]);
     expect(twice).toEqual([]);
     expect(completedWithoutRun).toEqual([]);
-    expect(missing).toEqual([]);
-    expect(arrivedJobs.length + dead).toBe(sent);
+    expect(lostFrames).toEqual([]);
+    expect(inFlight).toBeGreaterThanOrEqual(0);
+    expect(inFlight).toBeLessThanOrEqual(missing.length);
   });
 });

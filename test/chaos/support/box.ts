@@ -14,6 +14,8 @@ import { artisan } from '../../support/artisan.js';
 import { createAccount } from '../../../src/db/repositories/accounts.js';
 import { demoCredentials } from '../../../src/db/seed/demo-data.js';
 import { heartbeatKey, type Heartbeat } from '../../../src/support/heartbeat.js';
+import { closeRedis, connectRedis } from '../../../src/redis/connection.js';
+import type { Redis } from 'ioredis';
 import { Proc, Supervised, processesOfRun, killEverything, type ProcOptions } from './procs.js';
 
 export const HOST = 'chaos-host';
@@ -76,6 +78,8 @@ export interface BoxOptions extends ContextOptions {
   simArgs?: string[];
   /** Refresh exchange_symbols from the simulator (the price daemon needs them). */
   symbols?: boolean;
+  /** `db:seed` first: demo accounts (demo credentials), symbols, positions and working orders. */
+  seed?: boolean;
 }
 
 export class Box {
@@ -87,6 +91,8 @@ export class Box {
   simPort = 0;
   accountIds: number[] = [];
   env: Record<string, string> = {};
+  /** A reconnecting client for the test's probes (ctx.redis fails fast and stays down after an outage). */
+  redis!: Redis;
 
   private constructor(
     readonly name: string,
@@ -120,6 +126,8 @@ export class Box {
   }
 
   private async boot(opts: BoxOptions): Promise<void> {
+    this.redis = await connectRedis(this.ctx.config.redis, 'daemon');
+    this.redis.on('error', () => undefined); // probes retry; outages are the point of some scenarios
     this.simPort = await freePort();
     this.env = {
       ...this.ctx.env,
@@ -129,6 +137,11 @@ export class Box {
       LOG_LEVEL: 'info',
       USER_DATA_SHARDS: '2',
     };
+    if (opts.seed) {
+      const r = await artisan(['db:seed'], this.env);
+      if (r.exitCode !== 0) throw new Error(`db:seed failed: ${r.stderr}`);
+      this.accountIds.push(...(await this.ctx.db('accounts').orderBy('id').pluck('id')).map(Number));
+    }
     for (let k = 1; k <= (opts.accounts ?? 0); k++) {
       const c = demoCredentials(k);
       this.accountIds.push(await createAccount(this.ctx.db, this.ctx.config.appKey!, { name: `Chaos ${k}`, apiKey: c.apiKey, apiSecret: c.apiSecret }, new Date(Date.now() - 3_600_000)));
@@ -183,7 +196,7 @@ export class Box {
   }
 
   async heartbeat(daemon: string): Promise<Heartbeat | null> {
-    const v = await this.ctx.redis.get(heartbeatKey(this.prefix, daemon, HOST));
+    const v = await this.redis.get(heartbeatKey(this.prefix, daemon, HOST));
     return v ? (JSON.parse(v) as Heartbeat) : null;
   }
 
@@ -208,6 +221,9 @@ export class Box {
       fs.cpSync(this.logDir, keep, { recursive: true });
       console.log(`chaos logs kept in ${keep}`);
     }
+    if (this.redis) await closeRedis(this.redis);
+    // the context's fail-fast client does not come back by itself after a Redis outage
+    if (this.ctx.redis.status === 'end' || this.ctx.redis.status === 'close') await this.ctx.redis.connect();
     await this.ctx.cleanup();
     if (errors.length) throw new Error(errors.join('\n'));
   }

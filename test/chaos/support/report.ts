@@ -88,7 +88,7 @@ export interface Summary {
   generated_at: string;
   wall_ms: number;
   database: string;
-  totals: { faults_injected: number; faults_recovered: number; recover_p50_ms: number | null; recover_p99_ms: number | null; frames_lost: number; steps_lost: number; steps_duplicated: number };
+  totals: { faults_injected: number; faults_recovered: number; recover_p50_ms: number | null; recover_p99_ms: number | null; frames_lost: number; frames_in_flight_at_kill: number; steps_lost: number; steps_duplicated: number };
   rows: SummaryRow[];
   losses: Array<LossRecord & { scenario: string }>;
   scenarios: ScenarioPart[];
@@ -122,6 +122,7 @@ export function summarise(parts: ScenarioPart[], wallMs: number): Summary {
       recover_p50_ms: percentile(all, 50),
       recover_p99_ms: percentile(all, 99),
       frames_lost: sum((l) => l.what.startsWith('frames'), (l) => l.lost),
+      frames_in_flight_at_kill: sum((l) => l.what.startsWith('in flight'), (l) => l.sent),
       steps_lost: sum((l) => l.what.startsWith('steps'), (l) => l.lost),
       steps_duplicated: sum((l) => l.what.startsWith('steps'), (l) => l.duplicated ?? 0),
     },
@@ -149,6 +150,6 @@ export function formatSummary(s: Summary): string {
     '',
     table(lossHead, lossBody),
     '',
-    `faults injected ${t.faults_injected}, recovered ${t.faults_recovered}; time to recover p50 ${ms(t.recover_p50_ms)}, p99 ${ms(t.recover_p99_ms)}; frames lost ${t.frames_lost}; steps lost ${t.steps_lost}, run twice ${t.steps_duplicated}`,
+    `faults injected ${t.faults_injected}, recovered ${t.faults_recovered}; time to recover p50 ${ms(t.recover_p50_ms)}, p99 ${ms(t.recover_p99_ms)}; frames lost ${t.frames_lost} (in flight in a SIGKILLed stream daemon: ${t.frames_in_flight_at_kill}); steps lost ${t.steps_lost}, run twice ${t.steps_duplicated}`,
   ].join('\n');
 }
