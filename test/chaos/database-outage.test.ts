@@ -37,14 +37,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   report?.write();
-  await frames?.close();
   try {
-    await pg?.up();
-  } catch {
-    // already up
+    await frames?.close();
+    try {
+      await pg?.up();
+    } catch {
+      // already up
+    }
+    await box?.close();
+  } finally {
+    await pg?.close();
   }
-  await box?.close();
-  await pg?.close();
   if (savedUrl === undefined) delete process.env.DATABASE_URL;
   else process.env.DATABASE_URL = savedUrl;
 });

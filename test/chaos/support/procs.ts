@@ -27,6 +27,12 @@ export function killEverything(): void {
   groups.clear();
 }
 process.once('exit', killEverything);
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    killEverything();
+    process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 /** Pids of every process whose environment carries ATHENA_CHAOS_RUN=<runId> (Linux /proc). */
 export function processesOfRun(runId: string): Array<{ pid: number; cmd: string }> {
