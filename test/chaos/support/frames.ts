@@ -19,7 +19,7 @@ export class FrameCounter {
   /** Jobs on the user-data queues in any state (before a consumer removes them). */
   async jobCount(): Promise<number> {
     let n = 0;
-    for (const name of allUserDataQueues(this.shards)) n += await (await this.queues.queue(name)).getJobCountByTypes('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'paused');
+    for (const name of allUserDataQueues(this.shards)) n += await (await this.queues.queue(name)).getJobCountByTypes('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
     return n;
   }
 
@@ -27,7 +27,7 @@ export class FrameCounter {
     const out: UserDataFrameJob[] = [];
     for (const name of allUserDataQueues(this.shards)) {
       const q = await this.queues.queue(name);
-      const jobs = await q.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'paused'], 0, -1, true);
+      const jobs = await q.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized'], 0, -1, true);
       for (const j of jobs) out.push(j.data as UserDataFrameJob);
     }
     return out;
