@@ -36,9 +36,12 @@ export interface AppConfig {
   };
   canDispatchSteps: boolean;
   userDataShards: number;
+  /** Execution types the user-data job applies to orders; empty = record-only. */
+  userDataApplyExecutionTypes: string[];
   notifyWebhookUrl: string | null;
   /** An alternative schedule module (tests, benchmarks); null means Athena's own schedule. */
   scheduleModule: string | null;
+  horizon: { longWaitSeconds: number; terminateWaitSeconds: number; configFile: string | null; processorModules: string[] };
   /** The merged environment the values came from, for optional knobs read by single modules. */
   env: Env;
 }
@@ -85,8 +88,18 @@ export function loadConfig(processEnv: Env = process.env): AppConfig {
     },
     canDispatchSteps: v('CAN_DISPATCH_STEPS'),
     userDataShards: v('USER_DATA_SHARDS'),
+    userDataApplyExecutionTypes: v('USER_DATA_APPLY_EXECUTION_TYPES'),
     notifyWebhookUrl: v<string | null>('NOTIFY_WEBHOOK_URL'),
     scheduleModule: v<string>('SCHEDULE_MODULE') || null,
+    horizon: {
+      longWaitSeconds: v('HORIZON_LONG_WAIT_SECONDS'),
+      terminateWaitSeconds: v('HORIZON_TERMINATE_WAIT_SECONDS'),
+      configFile: v<string>('HORIZON_CONFIG') || null,
+      processorModules: v<string>('HORIZON_PROCESSOR_MODULE')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
     env,
   };
 }

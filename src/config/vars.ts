@@ -109,6 +109,12 @@ export const hostList = (raw: string): Parsed => {
   return ok(items.map((i) => i.toLowerCase()));
 };
 
+export const executionTypeList = (raw: string): Parsed => {
+  const items = splitList(raw).map((i) => i.toUpperCase());
+  for (const i of items) if (!/^[A-Z][A-Z_]{0,39}$/.test(i)) return bad(`"${i}" is not an execution type (e.g. TRADE, CANCELED, ALGO_FILLED)`);
+  return ok([...new Set(items)]);
+};
+
 export const VARS: VarSpec[] = [
   // Application
   { name: 'APP_ENV', group: 'app', default: 'local', description: 'local | testing | production. Production requires --force for migrate and forbids migrate:fresh.', parse: oneOf('local', 'testing', 'production') },
@@ -140,7 +146,12 @@ export const VARS: VarSpec[] = [
   { name: 'CAN_DISPATCH_STEPS', group: 'steps', default: 'true', description: 'Global kill switch of the step dispatcher: false makes the dispatch daemon idle.', parse: bool },
   // Queues
   { name: 'USER_DATA_SHARDS', group: 'queues', default: '5', description: 'Shards of user-data-stream (queues user-data-stream-0..N-1, shard = account id mod N). Producer and pool must agree; change only while drained.', parse: int(1, 64) },
+  { name: 'USER_DATA_APPLY_EXECUTION_TYPES', group: 'queues', default: 'TRADE,AMENDMENT,CANCELED,EXPIRED,REJECTED,ALGO_NEW,ALGO_CANCELED,ALGO_EXPIRED,ALGO_FILLED', description: 'Execution types (o.x; ALGO_<status> for algo orders) whose user-data frames move local orders. Empty = record-only: frames are stored in api_data_stream and nothing else happens.', parse: executionTypeList },
   // Scheduler
+  { name: 'HORIZON_LONG_WAIT_SECONDS', group: 'horizon', default: '60', description: 'horizon alerts (horizon_long_wait) when the oldest waiting job of a queue it drains has waited longer than this.', parse: int(1, 86400) },
+  { name: 'HORIZON_TERMINATE_WAIT_SECONDS', group: 'horizon', default: '60', description: 'On SIGTERM or horizon:terminate, how long workers may finish their current job before they are killed (keep below the process supervisor stopwaitsecs).', parse: int(1, 3600) },
+  { name: 'HORIZON_CONFIG', group: 'horizon', default: '', description: 'Optional JSON file (absolute, or relative to the project root) overriding the role\'s horizon supervisors (docs/horizon.md); tests and benchmarks use it.', parse: text },
+  { name: 'HORIZON_PROCESSOR_MODULE', group: 'horizon', default: '', description: 'For tests and benchmarks: comma-separated compiled JS modules every horizon worker imports before it starts, to register extra processors.', parse: text },
   { name: 'SCHEDULE_MODULE', group: 'scheduler', default: '', description: 'For tests and benchmarks: path (absolute, or relative to the project root) of a compiled JS module that defines the schedule instead of Athena\'s own (dist/kernel/athena-schedule.js).', parse: text },
   // Alerts
   { name: 'NOTIFY_WEBHOOK_URL', group: 'alerts', default: '', secret: true, description: 'Optional webhook that receives every alert as JSON (POST). Empty disables it.', parse: optionalUrl('http', 'https') },

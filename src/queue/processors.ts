@@ -45,7 +45,10 @@ export function registerProcessor(queue: string | RegExp, processor: JobProcesso
 }
 
 /** Modules imported for their registerProcessor() side effects. Append yours here. */
-export const PROCESSOR_MODULES: Array<() => Promise<unknown>> = [];
+export const PROCESSOR_MODULES: Array<() => Promise<unknown>> = [
+  () => import('../horizon/processors.js'),
+  () => import('./user-data/processor.js'), // ProcessUserDataEvent on user-data-stream(-<n>)
+];
 
 let loaded: Promise<void> | null = null;
 

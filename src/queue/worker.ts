@@ -48,6 +48,37 @@ export interface QueueWorkerOptions {
   lockDurationMs?: number;
   /** Use this processor instead of the registry's. */
   processor?: JobProcessor;
+  /** BullMQ stalled-job check interval and the stalls a job survives before it fails (defaults 30 000 / 1). */
+  stalledIntervalMs?: number;
+  maxStalledCount?: number;
+  /** Mirror a job's final failure into the failed_jobs table (default true). */
+  recordFailures?: boolean;
+  /** Called when a job starts and when it ends (the horizon pool's liveness and metrics). */
+  onJobStart?: (job: Job) => void;
+  onJobEnd?: (job: Job, outcome: JobOutcome) => void;
+}
+
+export interface JobOutcome {
+  ok: boolean;
+  /** processedOn − the time the job became runnable. */
+  waitMs: number;
+  runtimeMs: number;
+  /** The failure was final (no attempt left): mirrored into failed_jobs. */
+  final: boolean;
+  error?: string;
+}
+
+/** Whether a failed job will not be tried again by BullMQ. */
+export function isFinalFailure(job: Job, err: Error | undefined): boolean {
+  if (err && (err.name === 'UnrecoverableError' || err.name === 'UnrecoverableJobError')) return true;
+  return job.attemptsMade >= (job.opts.attempts ?? 1);
+}
+
+function timing(job: Job, clockNow: number): { waitMs: number; runtimeMs: number } {
+  const runnableAt = job.timestamp + (job.opts.delay ?? 0);
+  const started = job.processedOn ?? clockNow;
+  const finished = job.finishedOn ?? clockNow;
+  return { waitMs: Math.max(0, started - runnableAt), runtimeMs: Math.max(0, finished - started) };
 }
 
 export interface WorkerSummary {
@@ -112,6 +143,7 @@ export class QueueWorker {
       async (job: Job) => {
         this.started++;
         if (maxJobs > 0 && this.started >= maxJobs) this.stop('max-jobs');
+        this.opts.onJobStart?.(job);
         return processor(job, ctx);
       },
       {
@@ -119,19 +151,27 @@ export class QueueWorker {
         concurrency: Math.max(1, this.opts.concurrency ?? 1),
         autorun: false,
         lockDuration: this.opts.lockDurationMs ?? 30_000,
+        stalledInterval: this.opts.stalledIntervalMs ?? 30_000,
+        maxStalledCount: this.opts.maxStalledCount ?? 1,
         // Per-minute completed/failed counts (Queue.getMetrics), read by the admin UI's throughput column.
         metrics: { maxDataPoints: WORKER_METRICS_MINUTES },
       },
     );
     this.worker.on('completed', (job) => {
       this.processed++;
+      this.opts.onJobEnd?.(job, { ok: true, final: false, ...timing(job, Date.now()) });
       void this.runDeferred(job);
       this.checkLimits();
     });
     this.worker.on('failed', (job, err) => {
       this.failed++;
       log.error('job failed', { queue: this.opts.queue, job: job?.id, name: job?.name, error: errorMessage(err) });
-      if (job) void this.runDeferred(job);
+      if (job) {
+        const final = isFinalFailure(job, err);
+        this.opts.onJobEnd?.(job, { ok: false, final, error: errorMessage(err), ...timing(job, Date.now()) });
+        if (final && this.opts.recordFailures !== false) this.track(this.recordFailure(job, err));
+        void this.runDeferred(job);
+      }
       this.checkLimits();
     });
     this.worker.on('error', (err) => {
@@ -157,6 +197,33 @@ export class QueueWorker {
   private checkLimits(): void {
     const max = this.opts.maxJobs ?? 0;
     if (max > 0 && this.processed + this.failed >= max) this.stop('max-jobs');
+  }
+
+  /** The BullMQ worker (diagnostics and the horizon liveness test). */
+  get bullWorker(): Worker | null {
+    return this.worker;
+  }
+
+  private track(p: Promise<void>): void {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** Mirror a final failure into failed_jobs (queue:failed / queue:retry). A failed write is logged, never thrown. */
+  private async recordFailure(job: Job, err: Error): Promise<void> {
+    try {
+      const { recordFailedJob } = await import('../db/repositories/failed-jobs.js');
+      await recordFailedJob(this.deps.db, {
+        queue: this.opts.queue,
+        name: job.name,
+        jobId: job.id ?? null,
+        payload: job.data,
+        exception: err.stack ?? errorMessage(err),
+        failedAt: new Date(this.deps.clock.now()),
+      });
+    } catch (e) {
+      this.deps.log.error('could not record the failed job', { queue: this.opts.queue, job: job.id, error: errorMessage(e) });
+    }
   }
 
   private runDeferred(job: Job): Promise<void> {

@@ -121,7 +121,7 @@ export class DispatchDaemon {
     };
     const pusher = new JobPusher(deps.queues);
     for (const p of this.prefixes) {
-      this.dispatchers.set(p, new StepDispatcher({ db: deps.db, redis: deps.redis, redisPrefix: deps.config.redis.prefix, queues: deps.queues, clock: deps.clock, log: deps.log, pusher }, p, { maxPerTick: opts.maxPerTick, lockStaleMs: opts.lockStaleMs }));
+      this.dispatchers.set(p, new StepDispatcher({ db: deps.db, redis: deps.redis, redisPrefix: deps.config.redis.prefix, queues: deps.queues, clock: deps.clock, log: deps.log, pusher }, p, { maxPerTick: opts.maxPerTick, lockStaleMs: opts.lockStaleMs, holdLock: true }));
       this.sets[stepSetName(p)] = { active: false, paused: false, last_tick_at: null };
     }
     this.startedAt = deps.clock.now();
@@ -160,7 +160,13 @@ export class DispatchDaemon {
       if (this.stopping) break;
       await this.wait(this.waitMs(result));
     }
+    await this.releaseHeld();
     await this.heartbeat(true);
+  }
+
+  /** Give back every lane lock a dispatcher kept between ticks. */
+  async releaseHeld(): Promise<void> {
+    for (const d of this.dispatchers.values()) await d.releaseHeld();
   }
 
   /** One cycle: the gates, then the ticks. The daemon's tick() in the foundation's run/tick/close terms. */
@@ -173,7 +179,10 @@ export class DispatchDaemon {
     const now = clock.now();
     this.lastCycleAt = now;
     if (!config.canDispatchSteps) return this.gate('kill-switch');
-    if (isFrozen()) return this.gate('frozen');
+    if (isFrozen()) {
+      await this.releaseHeld();
+      return this.gate('frozen');
+    }
     this.lastGate = null;
 
     // Due timers become wake-ups.
@@ -265,6 +274,8 @@ export class DispatchDaemon {
       if (t.acquired) this.sets[t.set]!.last_tick_at = new Date(clock.now()).toISOString();
       if (t.more && !t.error) this.mark(this.retick, t.set, t.lane);
     }
+    // Locks kept between ticks stay only for the lanes ticked again next cycle.
+    for (const [prefix, d] of this.dispatchers) await d.releaseHeld(this.retick.get(stepSetName(prefix)) ?? new Set());
     this.history.push({ at: now, ticks: ticks.filter((t) => t.acquired).length, dispatched });
     return { gated: null, ticks, anyActive, dispatched };
   }

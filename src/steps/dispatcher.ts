@@ -48,7 +48,7 @@ import { moveStep } from './machine.js';
 import { JobPusher } from './pusher.js';
 import { recordSaturation } from './saturation.js';
 import type { StepState } from './states.js';
-import { laneName, metricGroup, stepTables, type Lane, type StepTables } from './tables.js';
+import { laneKey, laneName, metricGroup, stepTables, type Lane, type StepTables } from './tables.js';
 
 export const DEFAULT_MAX_PER_TICK = 100;
 export const LOCK_STALE_MS = 20_000;
@@ -66,6 +66,12 @@ export const DISPATCH_CHUNK = 500;
 export const PHASE_SKEW_MS = 30_000;
 /** Without a full/moved hint, a lane checks for new terminal rows at most this often. */
 export const TRIGGER_INTERVAL_MS = 1_000;
+/**
+ * With `holdLock`, a tick that leaves more work behind keeps its lane's lock for the next tick (two
+ * statements fewer per tick on a backlog), for at most this long from when it was taken; then it is
+ * released and taken again, so other dispatchers get their turn.
+ */
+export const LOCK_HOLD_MAX_MS = 1_000;
 
 export const PHASES = ['skip-descendants', 'cascade-cancel', 'promote-resolvers', 'fail-parents', 'stop-parents', 'cancel-children', 'complete-parents'] as const;
 
@@ -101,6 +107,11 @@ export interface DispatcherOptions {
   maxPerTick?: number;
   lockStaleMs?: number;
   slowTickMs?: number;
+  /**
+   * Keep a lane's lock between back-to-back ticks while it has more work (LOCK_HOLD_MAX_MS at most). Only
+   * for a caller that ticks such a lane again at once and calls releaseHeld() otherwise (the daemon).
+   */
+  holdLock?: boolean;
 }
 
 export interface TickResult {
@@ -135,6 +146,9 @@ export class StepDispatcher {
   private readonly lockStaleMs: number;
   private readonly slowTickMs: number;
   private readonly pusher: JobPusher;
+  private readonly holdLock: boolean;
+  /** Per lane: the lock this dispatcher still holds after a tick (the tick id it was taken with, and when). */
+  private readonly held = new Map<string, { lockId: number; since: number; lane: Lane }>();
   /** Per lane: start of the last tick whose cleanup phases all found nothing. */
   private readonly cleanSince = new Map<string, number>();
   private idNext = 0;
@@ -154,6 +168,28 @@ export class StepDispatcher {
     this.lockStaleMs = opts.lockStaleMs ?? LOCK_STALE_MS;
     this.slowTickMs = opts.slowTickMs ?? SLOW_TICK_MS;
     this.pusher = deps.pusher ?? new JobPusher(deps.queues);
+    this.holdLock = opts.holdLock ?? false;
+  }
+
+  /** Lanes whose lock this dispatcher holds between ticks. */
+  heldLanes(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /**
+   * Release the locks held between ticks, except those of the lanes in `keep` (lane keys, '' = NULL lane)
+   * which are about to be ticked again. Errors are logged; such a lock goes stale and is reclaimed.
+   */
+  async releaseHeld(keep: Set<string> = new Set()): Promise<void> {
+    for (const [key, h] of [...this.held]) {
+      if (keep.has(key)) continue;
+      this.held.delete(key);
+      try {
+        await releaseLaneLock(this.deps.db, this.tables, h.lane, h.lockId, this.deps.clock.now());
+      } catch (err) {
+        this.deps.log.error('dispatcher lock not released', { set: this.tables.set, group: key, tick: h.lockId, error: errorMessage(err) });
+      }
+    }
   }
 
   /**
@@ -168,10 +204,26 @@ export class StepDispatcher {
     const started = clock.now();
     const r: TickResult = { set: this.tables.set, lane: l, tickId: null, acquired: false, progress: 0, phase: null, changed: 0, highDispatched: 0, dispatched: 0, capped: false, pendingAfter: 0, more: false, phasesSkipped: false, durationMs: 0 };
     let tickId: number;
+    let lockId: number;
+    const key = laneKey(l);
     try {
       tickId = await this.nextTickId();
       r.tickId = tickId;
-      r.acquired = await acquireLaneLock(db, this.tables, l, tickId, started, this.lockStaleMs);
+      const h = this.held.get(key);
+      if (h && started - h.since < LOCK_HOLD_MAX_MS) {
+        // Still ours from the previous tick of this lane.
+        lockId = h.lockId;
+        r.acquired = true;
+      } else {
+        if (h) {
+          // Held past LOCK_HOLD_MAX_MS: give it back, then race for it like everyone else.
+          this.held.delete(key);
+          await releaseLaneLock(db, this.tables, l, h.lockId, started);
+        }
+        lockId = tickId;
+        r.acquired = await acquireLaneLock(db, this.tables, l, tickId, started, this.lockStaleMs);
+        if (r.acquired) this.held.set(key, { lockId, since: started, lane: l });
+      }
     } catch (err) {
       r.error = errorMessage(err);
       r.durationMs = clock.now() - started;
@@ -227,7 +279,7 @@ export class StepDispatcher {
       log.error('dispatcher tick failed', { set: r.set, group: laneName(l), tick: tickId, progress: r.progress, error: r.error });
       return r;
     } finally {
-      await this.finish(r, l, tickId, started);
+      await this.finish(r, l, lockId, started);
     }
   }
 
@@ -281,13 +333,21 @@ export class StepDispatcher {
     return Math.max(1, n);
   }
 
-  private async finish(r: TickResult, l: Lane, tickId: number, started: number): Promise<void> {
+  private async finish(r: TickResult, l: Lane, lockId: number, started: number): Promise<void> {
     const { db, clock, log } = this.deps;
     const ended = clock.now();
     r.durationMs = ended - started;
+    const tickId = r.tickId ?? lockId;
+    const key = laneKey(l);
+    const h = this.held.get(key);
     try {
-      const released = await releaseLaneLock(db, this.tables, l, tickId, ended);
-      if (!released) log.warn('dispatcher lock was taken over during the tick', { set: r.set, group: laneName(l), tick: tickId, duration_ms: r.durationMs });
+      if (this.holdLock && r.more && !r.error && h && ended - h.since < LOCK_HOLD_MAX_MS) {
+        // Kept for the next tick of this lane (the daemon ticks it again at once, or releases it).
+      } else {
+        this.held.delete(key);
+        const released = await releaseLaneLock(db, this.tables, l, lockId, ended);
+        if (!released) log.warn('dispatcher lock was taken over during the tick', { set: r.set, group: laneName(l), tick: lockId, duration_ms: r.durationMs });
+      }
       if (r.durationMs > this.slowTickMs) {
         await recordSlowTick(db, this.tables, { id: tickId, group: l, progress: r.progress, dispatched: r.dispatched + r.highDispatched, started_at: started, completed_at: ended, duration: r.durationMs });
         log.warn('slow dispatcher tick', { set: r.set, group: laneName(l), tick: tickId, duration_ms: r.durationMs, progress: r.progress });

@@ -146,6 +146,44 @@ describe('dispatch daemon cycle', () => {
     expect(d.waitMs(r)).toBe(0);
   });
 
+  it('keeps a backlogged lane locked between its back-to-back ticks, for a second at most, and gives it back', async () => {
+    const d = daemon({}, { maxPerTick: 2 });
+    await d.cycle();
+    await kit.steps().createBlocks(Array.from({ length: 7 }, () => ({ steps: [{ class: 'noop' }], options: { group: 'zeta' } })));
+    const lock = async () => (await ctx.db(t.dispatcher).where('group', 'zeta').first()) as { can_dispatch: unknown; current_tick_id: unknown };
+    const first = await next(d);
+    expect(first.ticks.find((x) => x.lane === 'zeta')).toMatchObject({ dispatched: 2, more: true });
+    // held: another dispatcher (another daemon) cannot take the lane meanwhile
+    expect(Boolean(Number((await lock()).can_dispatch))).toBe(false);
+    const other = await daemon({}, { maxPerTick: 2 }).cycle();
+    expect(other.ticks.find((x) => x.lane === 'zeta')?.acquired ?? false).toBe(false);
+    const held = (await lock()).current_tick_id;
+    // the next tick reuses the lock (same holder tick id) and dispatches the next two
+    const second = await d.cycle();
+    expect(second.ticks.find((x) => x.lane === 'zeta')).toMatchObject({ acquired: true, dispatched: 2 });
+    expect((await lock()).current_tick_id).toBe(held);
+    // past LOCK_HOLD_MAX_MS the lock is given back and taken again with a new tick id
+    await kit.clock.advance(1500);
+    const third = await d.cycle();
+    expect(third.ticks.find((x) => x.lane === 'zeta')).toMatchObject({ acquired: true, dispatched: 2 });
+    expect((await lock()).current_tick_id).not.toBe(held);
+    // the last one finds no more work and releases
+    const fourth = await d.cycle();
+    expect(fourth.ticks.find((x) => x.lane === 'zeta')).toMatchObject({ dispatched: 1, more: false });
+    expect(Boolean(Number((await lock()).can_dispatch))).toBe(true);
+    expect(Number((await ctx.db(t.steps).where({ group: 'zeta', state: 'dispatched' }).count({ n: '*' }).first())!.n)).toBe(7);
+  });
+
+  it('gives back held locks when it stops', async () => {
+    const d = daemon({}, { maxPerTick: 1 });
+    await d.cycle();
+    await kit.steps().createBlocks(Array.from({ length: 3 }, () => ({ steps: [{ class: 'noop' }], options: { group: 'eta' } })));
+    await next(d);
+    expect(Boolean(Number((await ctx.db(t.dispatcher).where('group', 'eta').first()).can_dispatch))).toBe(false);
+    await d.releaseHeld();
+    expect(Boolean(Number((await ctx.db(t.dispatcher).where('group', 'eta').first()).can_dispatch))).toBe(true);
+  });
+
   it('writes its heartbeat', async () => {
     const d = daemon();
     await d.cycle();

@@ -7,6 +7,7 @@ import { sharedTables } from './0001_shared_tables.js';
 import { scheduleRuns } from './0100_schedule_runs.js';
 import { stepsTables } from './0200_steps_tables.js';
 import { apiSnapshots } from './0300_api_snapshots.js';
+import { failedJobs } from './0400_failed_jobs.js';
 import { webTables } from './0500_web_tables.js';
 
-export const migrations: Migration[] = [sharedTables, scheduleRuns, stepsTables, apiSnapshots, webTables];
+export const migrations: Migration[] = [sharedTables, scheduleRuns, stepsTables, apiSnapshots, webTables, failedJobs];

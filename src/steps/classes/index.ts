@@ -3,5 +3,6 @@
  * registers classes (each module calls registerStepClass at import time).
  */
 import './builtin.js';
+import './user-data.js';
 
 export { getStepClass, registerStepClass, stepClassNames } from '../registry.js';

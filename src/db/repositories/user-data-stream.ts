@@ -1,0 +1,221 @@
+/**
+ * The SQL of the ProcessUserDataEvent job (src/queue/user-data/): the idempotent insert into
+ * api_data_stream, the order lookup scoped to the account, the conditional order update, and the open
+ * positions an ACCOUNT_UPDATE or an external close refers to. Every function takes the caller's
+ * transaction (or knex) so that the frame's row and its mirror writes commit together.
+ */
+import type { Knex } from 'knex';
+import { dialect } from '../connection.js';
+import { toBool, toDecimalString } from '../../support/sql-values.js';
+
+export const API_DATA_STREAM = 'api_data_stream';
+
+/** Position statuses that are over: such a position is never "open" for the user-data job. */
+export const FINISHED_POSITION_STATUSES = ['closed', 'cancelled', 'failed'];
+
+export interface ApiDataStreamRow {
+  account_id: number;
+  api_system: string;
+  raw_event_type: string;
+  event_type: string;
+  execution_type: string | null;
+  exchange_order_id: string | null;
+  client_order_id: string | null;
+  symbol: string | null;
+  status: string | null;
+  normalized_status: string | null;
+  price: string | null;
+  average_price: string | null;
+  original_quantity: string | null;
+  filled_quantity: string | null;
+  last_filled_price: string | null;
+  last_filled_quantity: string | null;
+  event_time: Date | null;
+  received_at: Date;
+  raw_payload: string;
+  idempotency_key: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Rows per INSERT statement (22 bound values each; well under every driver's parameter limit). */
+const INSERT_CHUNK = 200;
+
+/**
+ * Insert frames, skipping those whose idempotency key is already stored (INSERT … ON CONFLICT DO NOTHING
+ * on PostgreSQL and SQLite, INSERT IGNORE on MySQL). Returns the keys this call inserted. PostgreSQL and
+ * SQLite insert a batch in one statement (RETURNING tells which rows went in); MySQL cannot say which rows
+ * of a multi-row INSERT IGNORE were skipped, so it inserts one row per statement there.
+ */
+export async function insertFrames(q: Knex | Knex.Transaction, rows: ApiDataStreamRow[]): Promise<Set<string>> {
+  const inserted = new Set<string>();
+  if (rows.length === 0) return inserted;
+  if (dialect(q as Knex) === 'mysql') {
+    for (const row of rows) {
+      const [id] = (await q(API_DATA_STREAM).insert(row).onConflict('idempotency_key').ignore()) as unknown as number[];
+      if (Number(id) > 0) inserted.add(row.idempotency_key);
+    }
+    return inserted;
+  }
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    const out = (await q(API_DATA_STREAM).insert(chunk).onConflict('idempotency_key').ignore().returning('idempotency_key')) as Array<{ idempotency_key: string }>;
+    for (const r of out) inserted.add(r.idempotency_key);
+  }
+  return inserted;
+}
+
+export interface MirrorOrder {
+  id: number;
+  accountId: number;
+  positionId: number;
+  status: string;
+  price: string | null;
+  exchangeOrderId: string | null;
+  clientOrderId: string | null;
+}
+
+export interface OrderRef {
+  accountId: number;
+  exchangeOrderId: string | null;
+  clientOrderId: string | null;
+}
+
+interface OrderRow {
+  id: number;
+  account_id: number;
+  position_id: number;
+  status: string;
+  price: unknown;
+  exchange_order_id: string | null;
+  client_order_id: string | null;
+}
+
+/** Frames per look-up statement (three IN lists of at most 500 values). */
+const LOOKUP_CHUNK = 500;
+
+/**
+ * Every order the frames may refer to, in one statement per 500 frames: orders of these accounts
+ * (through their position) whose exchange id or client id is one of the frames'. The caller picks per
+ * frame with pickAccountOrder(). Newest first.
+ */
+export async function loadAccountOrders(q: Knex | Knex.Transaction, refs: OrderRef[]): Promise<MirrorOrder[]> {
+  const byId = new Map<number, MirrorOrder>();
+  for (let i = 0; i < refs.length; i += LOOKUP_CHUNK) {
+    const chunk = refs.slice(i, i + LOOKUP_CHUNK);
+    const accounts = [...new Set(chunk.map((r) => r.accountId))];
+    const eids = [...new Set(chunk.map((r) => r.exchangeOrderId).filter((x): x is string => x !== null))];
+    const cids = [...new Set(chunk.map((r) => r.clientOrderId).filter((x): x is string => x !== null))];
+    if (eids.length === 0 && cids.length === 0) continue;
+    const rows = (await q('orders as o')
+      .join('positions as p', 'p.id', 'o.position_id')
+      .whereIn('p.account_id', accounts)
+      .andWhere((w) => {
+        if (eids.length > 0) w.orWhereIn('o.exchange_order_id', eids);
+        if (cids.length > 0) w.orWhereIn('o.client_order_id', cids);
+      })
+      .select('o.id', 'p.account_id', 'o.position_id', 'o.status', 'o.price', 'o.exchange_order_id', 'o.client_order_id')) as OrderRow[];
+    for (const r of rows) {
+      byId.set(Number(r.id), {
+        id: Number(r.id),
+        accountId: Number(r.account_id),
+        positionId: Number(r.position_id),
+        status: String(r.status),
+        price: toDecimalString(r.price),
+        exchangeOrderId: r.exchange_order_id === null ? null : String(r.exchange_order_id),
+        clientOrderId: r.client_order_id,
+      });
+    }
+  }
+  return [...byId.values()].sort((a, b) => b.id - a.id);
+}
+
+/**
+ * The order a frame refers to among `orders` (newest first): by exchange order id first, then by client
+ * order id (the frame can arrive before the placement response stored the exchange id), always within
+ * the frame's account. A client-id match whose exchange id is known and different is another order.
+ */
+export function pickAccountOrder(orders: readonly MirrorOrder[], ref: OrderRef): MirrorOrder | null {
+  if (ref.exchangeOrderId !== null) {
+    const hit = orders.find((o) => o.accountId === ref.accountId && o.exchangeOrderId === ref.exchangeOrderId);
+    if (hit) return hit;
+  }
+  if (ref.clientOrderId === null) return null;
+  return orders.find((o) => o.accountId === ref.accountId && o.clientOrderId === ref.clientOrderId && (o.exchangeOrderId === null || ref.exchangeOrderId === null || o.exchangeOrderId === ref.exchangeOrderId)) ?? null;
+}
+
+export interface OrderMirrorWrite {
+  status: string;
+  /** Written only when not null (a frame never replaces a known price with 0). */
+  price: string | null;
+  /** Stored only while the order has none yet. */
+  exchangeOrderId: string | null;
+}
+
+/**
+ * Move an order to the frame's status (and price) unless its current status ranks higher: the update
+ * only matches while `status` is one of `overwritable`. `quantity` and `reference_*` are never written.
+ * Returns whether the row changed.
+ */
+export async function updateMirroredOrder(q: Knex | Knex.Transaction, orderId: number, overwritable: string[], w: OrderMirrorWrite, now: Date): Promise<boolean> {
+  const set: Record<string, unknown> = { status: w.status, updated_at: now };
+  if (w.price !== null) set.price = w.price;
+  if (w.exchangeOrderId !== null) set.exchange_order_id = q.raw('coalesce(exchange_order_id, ?)', [w.exchangeOrderId]);
+  const n = await q('orders').where('id', orderId).whereIn('status', overwritable).update(set);
+  return Number(n) > 0;
+}
+
+export interface OpenPosition {
+  id: number;
+  symbol: string;
+  direction: string;
+  status: string;
+  onHedgeMode: boolean;
+}
+
+/** The account's open positions on these symbols, with the account's hedge-mode flag. One statement. */
+export async function openPositionsFor(q: Knex | Knex.Transaction, accountId: number, symbols: string[]): Promise<OpenPosition[]> {
+  if (symbols.length === 0) return [];
+  const rows = (await q('positions as p')
+    .join('accounts as a', 'a.id', 'p.account_id')
+    .where('p.account_id', accountId)
+    .whereIn('p.parsed_trading_pair', [...new Set(symbols)])
+    .whereNotIn('p.status', FINISHED_POSITION_STATUSES)
+    .select('p.id', 'p.parsed_trading_pair', 'p.direction', 'p.status', 'a.on_hedge_mode')
+    .orderBy('p.id')) as Array<{ id: number; parsed_trading_pair: string; direction: string; status: string; on_hedge_mode: unknown }>;
+  return rows.map((r) => ({ id: Number(r.id), symbol: r.parsed_trading_pair, direction: String(r.direction).toUpperCase(), status: r.status, onHedgeMode: toBool(r.on_hedge_mode) }));
+}
+
+export interface StoredFrame {
+  id: number;
+  accountId: number;
+  rawEventType: string;
+  eventType: string;
+  executionType: string | null;
+  exchangeOrderId: string | null;
+  clientOrderId: string | null;
+  symbol: string | null;
+  status: string | null;
+  normalizedStatus: string | null;
+  price: string | null;
+  idempotencyKey: string;
+}
+
+/** Frames of an account in insertion order (operators, tests). */
+export async function framesOfAccount(q: Knex, accountId: number, limit = 1000): Promise<StoredFrame[]> {
+  const rows = (await q(API_DATA_STREAM).where('account_id', accountId).orderBy('id').limit(limit)) as Array<Record<string, unknown>>;
+  return rows.map((r) => ({
+    id: Number(r.id),
+    accountId: Number(r.account_id),
+    rawEventType: String(r.raw_event_type),
+    eventType: String(r.event_type),
+    executionType: (r.execution_type as string | null) ?? null,
+    exchangeOrderId: (r.exchange_order_id as string | null) ?? null,
+    clientOrderId: (r.client_order_id as string | null) ?? null,
+    symbol: (r.symbol as string | null) ?? null,
+    status: (r.status as string | null) ?? null,
+    normalizedStatus: (r.normalized_status as string | null) ?? null,
+    price: toDecimalString(r.price),
+    idempotencyKey: String(r.idempotency_key),
+  }));
+}

@@ -1,0 +1,113 @@
+/** Shared pieces of the horizon tests: the recorder tables, a HORIZON_CONFIG file, a running `horizon`. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import type { Knex } from 'knex';
+import { ARTISAN, ROOT, type TestContext } from '../support/context.js';
+import { childEnv } from '../support/artisan.js';
+import { QueueFactory } from '../../src/queue/queues.js';
+import type { SupervisorConfig } from '../../src/horizon/config.js';
+
+export const RECORDER = path.join(ROOT, 'test/horizon/fixtures/recorder.mjs');
+
+export async function createRecorderTables(db: Knex): Promise<void> {
+  await db.schema.createTable('hz_accounts', (t) => {
+    t.integer('account_id').primary();
+    t.integer('last_seq').notNullable();
+  });
+  for (const name of ['hz_log', 'hz_dups', 'hz_violations']) {
+    await db.schema.createTable(name, (t) => {
+      t.increments('id').primary();
+      t.integer('account_id').notNullable();
+      t.integer('seq').notNullable();
+      t.integer('last_seq').nullable();
+      t.string('queue', 100).nullable();
+      t.integer('pid').nullable();
+    });
+  }
+}
+
+export async function resetRecorder(db: Knex): Promise<void> {
+  for (const t of ['hz_accounts', 'hz_log', 'hz_dups', 'hz_violations']) await db(t).delete();
+}
+
+export async function count(db: Knex, table: string): Promise<number> {
+  const r = (await db(table).count({ n: '*' }).first()) as { n: number | string };
+  return Number(r.n);
+}
+
+export function writeHorizonConfig(ctx: TestContext, name: string, supervisors: Array<Partial<SupervisorConfig> & { name: string; only?: boolean }>): string {
+  const file = path.join(os.tmpdir(), `athena-horizon-${ctx.prefix}-${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ supervisors }));
+  return file;
+}
+
+export interface RunningHorizon {
+  proc: ResultPromise;
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number>;
+}
+
+export function startHorizon(ctx: TestContext, env: Record<string, string>): RunningHorizon {
+  let out = '';
+  const proc = execa('node', [ARTISAN, 'horizon'], {
+    cwd: ROOT,
+    env: childEnv({ ...ctx.env, HORIZON_PROCESSOR_MODULE: RECORDER, LOG_LEVEL: 'info', ...env }),
+    extendEnv: false,
+    reject: false,
+    all: true,
+    buffer: false,
+  });
+  proc.all?.on('data', (d: Buffer) => (out += d.toString()));
+  let exited: Promise<number> | null = null;
+  const exit = () => (exited ??= proc.then((r) => r.exitCode ?? -1));
+  return {
+    proc,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null && proc.pid) proc.kill('SIGTERM');
+      return exit();
+    },
+  };
+}
+
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function queueFactory(ctx: TestContext): QueueFactory {
+  return new QueueFactory({ prefix: ctx.prefix, connection: ctx.redis.duplicate({ maxRetriesPerRequest: null }) });
+}
+
+/** Frames of `accounts` accounts, `perAccount` each, enqueued per shard in account-interleaved order. */
+export async function enqueueFrames(queues: QueueFactory, shards: number, accounts: number, perAccount: number, firstSeq = 1, extra: Record<string, unknown> = {}): Promise<number> {
+  const byQueue = new Map<string, Array<{ name: string; data: unknown; opts: Record<string, unknown> }>>();
+  for (let s = firstSeq; s < firstSeq + perAccount; s++) {
+    for (let a = 1; a <= accounts; a++) {
+      const q = `user-data-stream-${a % shards}`;
+      const list = byQueue.get(q) ?? [];
+      list.push({ name: 'ProcessUserDataEvent', data: { accountId: a, seq: s, payload: {}, receivedAt: Date.now(), apiSystem: 'binance', ...extra }, opts: { attempts: 5, backoff: { type: 'fixed', delay: 10_000 } } });
+      byQueue.set(q, list);
+    }
+  }
+  let n = 0;
+  for (const [q, jobs] of byQueue) {
+    const queue = await queues.queue(q);
+    for (let i = 0; i < jobs.length; i += 500) {
+      await queue.addBulk(jobs.slice(i, i + 500) as never);
+    }
+    n += jobs.length;
+  }
+  return n;
+}
+
+export function pidsOf(state: { supervisors: Array<{ name: string; processes: Array<{ pid: number | null }> }> } | null, supervisor: string): number[] {
+  return (state?.supervisors.find((s) => s.name === supervisor)?.processes ?? []).map((p) => p.pid!).filter(Boolean);
+}
