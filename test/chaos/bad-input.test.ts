@@ -4,6 +4,7 @@
  * daemon command. Each gets a clear error (a log line, an HTTP 4xx, exit 1 naming the variable) and none
  * crashes anything: the programs that were running are still the same processes at the end.
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Box, freePort, sleep, timeTo, until } from './support/box.js';
@@ -123,7 +124,7 @@ describe('bad input does not crash the box', () => {
       ['runner: never-allowed command', '/api/commands/migrate:fresh', JSON.stringify({ flags: { force: true } }), 'application/json'],
       ['runner: daemon command', '/api/commands/kraite:dispatch-daemon', JSON.stringify({}), 'application/json'],
       ['runner: unknown flag', '/api/commands/kraite:cron-sync-orders', JSON.stringify({ flags: { 'no-such-flag': 'x' } }), 'application/json'],
-      ['runner: shell in a flag', '/api/commands/kraite:cron-sync-orders', JSON.stringify({ flags: { 'order-id': '1; rm -rf / $(reboot)' } }), 'application/json'],
+      ['runner: control bytes in a flag', '/api/commands/kraite:cron-sync-orders', JSON.stringify({ flags: { 'order-id': '1\u0007\u001b[2J' } }), 'application/json'],
       ['runner: broken JSON', '/api/commands/kraite:cron-sync-orders', '{"flags": {', 'application/json'],
       ['runner: binary body', '/api/commands/kraite:cron-sync-orders', Buffer.from([0, 159, 146, 150, 255, 0, 1]), 'application/json'],
       ['runner: 1 MiB body', '/api/commands/kraite:cron-sync-orders', JSON.stringify({ flags: { x: 'y'.repeat(1024 * 1024) } }), 'application/json'],
@@ -149,6 +150,17 @@ describe('bad input does not crash the box', () => {
       expect(r.status, `${what} → ${r.status} ${r.body.slice(0, 300)}`).toBeLessThan(500);
     }
     report.note(`web answers: ${answers.join('; ')}`);
+    // Shell metacharacters are not an error for the runner: the value is one argv element, never a shell
+    // word. The command's own parser refuses it: the run fails with exit 2 and says why.
+    const shell = await c.request('POST', '/api/commands/kraite:cron-sync-orders', JSON.stringify({ flags: { 'order-id': '1; touch /tmp/athena-chaos-pwned $(reboot)' } }), 'application/json');
+    expect(shell.status, shell.body).toBe(202);
+    const runId = (JSON.parse(shell.body) as { run_id: number }).run_id;
+    let run: { status: string; exitCode: number | null; output: string } = { status: 'running', exitCode: null, output: '' };
+    await until('the run with shell metacharacters ends', async () => (run = JSON.parse((await c.request('GET', `/api/runs/${runId}`)).body)).status !== 'running', 60_000, 250);
+    report.note(`runner with shell metacharacters in an integer flag: run ${run.status}, exit ${run.exitCode}, output ${run.output.trim().slice(0, 160)}`);
+    expect(run.status).toBe('failed');
+    expect(run.exitCode).toBe(2);
+    expect(fs.existsSync('/tmp/athena-chaos-pwned')).toBe(false);
     expect(await box.ctx.db('accounts').count({ n: '*' })).toEqual(accountsBefore);
     expect(web.starts).toBe(1);
     expect(web.current.running).toBe(true);
@@ -168,7 +180,9 @@ describe('bad input does not crash the box', () => {
       BINANCE_WS_URL: 'ftp://x',
     };
     const failures: string[] = [];
-    const cases = daemons.flatMap((cmd) => Object.entries(bad).map(([name, value]) => ({ cmd, name, value })));
+    // every variable against some daemon, every daemon against three variables (rotating)
+    const entries = Object.entries(bad);
+    const cases = daemons.flatMap((cmd, d) => [0, 1, 2].map((k) => entries[(d * 3 + k) % entries.length]!).map(([name, value]) => ({ cmd, name, value })));
     // four at a time: each is a Node start-up that must stop at the configuration check
     for (let i = 0; i < cases.length; i += 4) {
       await Promise.all(

@@ -7,7 +7,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Box, CHAOS_SEED, rng, sleep, timeTo, until } from './support/box.js';
-import { FrameCounter, deadLettersPending, loadSeq } from './support/frames.js';
+import { FrameCounter, deadLettersPending, loadSeq, rowSeq, streamRows, userDataBacklog } from './support/frames.js';
+import { alive, childPids, horizonAvailable, horizonState, horizonWhole, useSmallHorizon } from './support/horizon.js';
+import { toDate } from '../../src/support/sql-values.js';
 import { ScenarioReport } from './support/report.js';
 import type { Supervised } from './support/procs.js';
 import { artisan } from '../support/artisan.js';
@@ -21,6 +23,7 @@ const ACCOUNTS = 3;
 const FRAME_RATE = 40; // frames/s over all accounts
 const RECORDER = `--import=${path.join(import.meta.dirname, 'fixtures', 'record-step.mjs')}`;
 const TERMINAL = ['completed', 'skipped', 'cancelled', 'failed', 'stopped'];
+const SHARDS = 2;
 
 let box: Box;
 let report: ScenarioReport;
@@ -31,7 +34,7 @@ beforeAll(async () => {
   box = await Box.create('daemon-kills', { accounts: ACCOUNTS, symbols: true });
   report = new ScenarioReport('daemon-kills', box.ctx.config.database.client);
   report.note(`seed ${CHAOS_SEED}, ${KILLS} kills per daemon`);
-  frames = new FrameCounter(box.ctx.redis, box.prefix, 2);
+  frames = new FrameCounter(box.redis, box.prefix, SHARDS);
 });
 
 afterAll(async () => {
@@ -43,7 +46,7 @@ afterAll(async () => {
 async function killLoop(name: string, program: Supervised, ready: (pid: number) => Promise<boolean>, killed: Set<number>, kills: number[] = []): Promise<void> {
   await until(`${name} ready before the first kill`, () => ready(program.current.pid), 60_000);
   for (let i = 0; i < KILLS; i++) {
-    await sleep(200 + rand() * 1300);
+    await sleep(100 + rand() * 700);
     const { pid, at } = await program.kill9();
     killed.add(pid);
     kills.push(at);
@@ -53,6 +56,41 @@ async function killLoop(name: string, program: Supervised, ready: (pid: number) 
   }
 }
 
+/**
+ * horizon: odd kills hit a random user-data worker child (the master restarts it), even kills the master
+ * itself (supervisor restarts it; its orphaned children must notice the lost parent and exit).
+ */
+async function horizonKillLoop(program: Supervised, killed: Set<number>): Promise<void> {
+  await until('horizon whole before the first kill', async () => horizonWhole(await horizonState(box), program.current.pid, SHARDS), 90_000);
+  let orphansLeft = 0;
+  for (let i = 0; i < KILLS; i++) {
+    await sleep(100 + rand() * 700);
+    if (i % 2 === 0) {
+      const state = await horizonState(box);
+      const kids = childPids(state, 'user-data');
+      const victim = kids[Math.floor(rand() * kids.length)]!;
+      const at = Date.now();
+      process.kill(victim, 'SIGKILL');
+      const gone = new Set([victim]);
+      const ms = await timeTo(async () => horizonWhole(await horizonState(box), program.current.pid, SHARDS, gone), at, 60_000);
+      report.fault('kill -9 horizon worker child', at, ms);
+      if (ms === null) throw new Error(`horizon did not replace its child within 60 s:\n${program.current.log().slice(-3000)}`);
+    } else {
+      const before = childPids(await horizonState(box));
+      const { pid, at } = await program.kill9();
+      killed.add(pid);
+      const ms = await timeTo(async () => program.current.pid !== pid && program.current.running && horizonWhole(await horizonState(box), program.current.pid, SHARDS, new Set(before)), at, 90_000);
+      report.fault('kill -9 horizon master', at, ms);
+      if (ms === null) throw new Error(`horizon did not come back within 90 s:\n${program.current.log().slice(-3000)}`);
+      // the dead master's children exit on their own (IPC disconnect): no orphan keeps consuming
+      const left = await timeTo(() => before.every((c) => !alive(c)), at, 20_000);
+      if (left === null) orphansLeft += before.filter(alive).length;
+    }
+  }
+  report.note(`horizon children still alive 20 s after their master was SIGKILLed: ${orphansLeft}`);
+  expect(orphansLeft, 'orphaned horizon children').toBe(0);
+}
+
 describe('kill -9 each daemon at random moments', () => {
   it(`steps run exactly once and reach a terminal state; frames sent = frames on the box`, async () => {
     const t = stepTables('');
@@ -60,6 +98,9 @@ describe('kill -9 each daemon at random moments', () => {
     const killed = new Set<number>();
     const userDataKills: number[] = [];
 
+    const withHorizon = horizonAvailable();
+    if (withHorizon) useSmallHorizon(box, SHARDS);
+    const horizon = withHorizon ? box.supervise('horizon', ['horizon']) : null;
     const worker = box.supervise('worker', ['queue:work', '--queue=default', '--concurrency=4'], { nodeOptions: RECORDER });
     const dispatch = box.supervise('dispatch-daemon', ['kraite:dispatch-daemon', '--sleep=250']);
     const userData = box.supervise('stream-user-data', ['kraite:stream-binance-user-data', '--stagger-ms=0']);
@@ -89,6 +130,7 @@ describe('kill -9 each daemon at random moments', () => {
         killLoop('dispatch-daemon', dispatch, hbPid('dispatch-daemon'), killed),
         killLoop('stream-user-data', userData, userDataReady, killed, userDataKills),
         killLoop('stream-prices', prices, hbPid('stream-prices', (hb) => hb.connected === true), killed),
+        ...(horizon ? [horizonKillLoop(horizon, killed)] : []),
       ]);
     } finally {
       creating = false;
@@ -96,15 +138,32 @@ describe('kill -9 each daemon at random moments', () => {
       await box.simDelete('load');
     }
 
-    // Frames: everything the simulator wrote is a job on the shard queues (no consumer yet) or a dead letter.
+    // Frames. With horizon: every frame the simulator wrote is one api_data_stream row once the queues are
+    // drained. Without it (an older build): a job on the shard queues, or a dead letter.
     const sent = await box.framesSent();
-    await until('frames on the box catch up with the frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
-    const arrivedJobs = await frames.jobs();
-    const dead = deadLettersPending(box.env.STORAGE_PATH!);
     const sentAt = new Map<number, number>();
-    for (const j of arrivedJobs) {
-      const seq = loadSeq(j.payload);
-      if (seq !== null) sentAt.set(seq, Number((j.payload as { E: number }).E));
+    let arrived = 0;
+    let dead = 0;
+    if (horizon) {
+      await until('user-data queues drained and dead letters replayed', async () => (await userDataBacklog(frames, SHARDS)) === 0 && deadLettersPending(box.env.STORAGE_PATH!) === 0, 120_000, 250);
+      const rows = await streamRows(box.ctx.db);
+      arrived = rows.length;
+      for (const r of rows) {
+        const seq = rowSeq(r);
+        if (seq !== null) sentAt.set(seq, toDate(r.event_time)!.getTime());
+      }
+      const failedJobs = Number((await box.ctx.db('failed_jobs').count({ n: '*' }))[0]!.n);
+      report.note(`failed_jobs rows after the run: ${failedJobs}`);
+      expect(failedJobs).toBe(0);
+    } else {
+      await until('frames on the box catch up with the frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
+      const jobs = await frames.jobs();
+      arrived = jobs.length;
+      dead = deadLettersPending(box.env.STORAGE_PATH!);
+      for (const j of jobs) {
+        const seq = loadSeq(j.payload);
+        if (seq !== null) sentAt.set(seq, Number((j.payload as { E: number }).E));
+      }
     }
     const loadSent = (await box.simState()).load.sent;
     const missing: number[] = [];
@@ -126,7 +185,7 @@ describe('kill -9 each daemon at random moments', () => {
       return userDataKills.some((k) => lo <= k + 500 && hi >= k - IN_FLIGHT_MS);
     };
     const lostFrames = missing.filter((seq) => !nearKill(seq));
-    const inFlight = sent - arrivedJobs.length - dead;
+    const inFlight = sent - arrived - dead;
 
     // Steps: recover-stale (the box runs it every minute) until every step is terminal.
     const total = blocks * 2;
@@ -151,10 +210,10 @@ describe('kill -9 each daemon at random moments', () => {
     const notCompleted = rows.filter((r) => r.state !== 'completed');
 
     report.loss({ what: 'steps (created → completed, executions)', sent: total, arrived: rows.length - notCompleted.length, lost: total - (rows.length - notCompleted.length), duplicated: twice.length });
-    report.loss({ what: 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrivedJobs.length + dead, lost: lostFrames.length, note: `${inFlight} frames in flight in a SIGKILLed user-data daemon (not counted as lost; REST reconciliation covers them)` });
+    report.loss({ what: horizon ? 'frames (simulator framesSent → api_data_stream rows)' : 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrived + dead, lost: lostFrames.length, note: `${inFlight} frames in flight in a SIGKILLed user-data daemon (not counted as lost; REST reconciliation covers them)` });
     report.loss({ what: 'in flight at kill -9 of stream-user-data', sent: inFlight, arrived: 0, lost: 0, note: 'unrecoverable from a WebSocket; order state restored by ReconcileAccount' });
 
-    for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker]] as const) {
+    for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker], ...(horizon ? [['horizon', horizon] as const] : [])] as const) {
       expect(prog.unexpectedExits(killed), `${name} exited on its own`).toEqual([]);
     }
     expect(rows).toHaveLength(total);

@@ -10,7 +10,7 @@ import { ScenarioReport } from './support/report.js';
 import { artisan } from '../support/artisan.js';
 import { normalizeDecimal } from '../../src/support/decimal.js';
 import { QueueFactory } from '../../src/queue/queues.js';
-import { horizonAvailable } from './support/horizon.js';
+import { horizonAvailable, useSmallHorizon } from './support/horizon.js';
 
 const ROUNDS = Number(process.env.CHAOS_EXCHANGE_ROUNDS ?? 3);
 const ROUND_MS = 10_000;
@@ -59,7 +59,10 @@ describe('the exchange drops, half-opens and expires', () => {
     // Our own pings every 2 s with a 2 s pong deadline find a half-open socket within ~4 s.
     box.supervise('stream-user-data', ['kraite:stream-binance-user-data', '--stagger-ms=0', '--ping-interval=2', '--pong-timeout=2']);
     box.supervise('stream-prices', ['kraite:stream-binance-prices', '--idle-timeout=5']);
-    if (withHorizon) box.supervise('horizon', ['horizon']);
+    if (withHorizon) {
+      useSmallHorizon(box, 2);
+      box.supervise('horizon', ['horizon']);
+    }
     await until('every account connected', async () => (await box.heartbeat('stream-user-data'))?.accounts_connected === ids.length, 60_000);
 
     const orders = await workingOrders();

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Box, CHAOS_SEED, rng, sleep, timeTo, until } from './support/box.js';
-import { FrameCounter, deadLettersPending } from './support/frames.js';
+import { FrameCounter, deadLettersPending, streamRows, userDataBacklog } from './support/frames.js';
+import { horizonAvailable, useSmallHorizon } from './support/horizon.js';
 import { PrivateRedis } from './support/services.js';
 import { ScenarioReport } from './support/report.js';
 import { artisan } from '../support/artisan.js';
@@ -57,6 +58,10 @@ describe('Redis restarted while frames and steps flow', () => {
     const log = createLogger('chaos', {}, { write: () => undefined });
     const steps = new Steps({ db: box.ctx.db, clock: systemClock, redis: box.redis, redisPrefix: box.prefix, log }, '');
 
+    const withHorizon = horizonAvailable();
+    if (withHorizon) useSmallHorizon(box, 2);
+    const horizon = withHorizon ? box.supervise('horizon', ['horizon']) : null;
+    const rowCount = async () => Number((await box.ctx.db('api_data_stream').count({ n: '*' }))[0]!.n);
     const worker = box.supervise('worker', ['queue:work', '--queue=default', '--concurrency=4'], { nodeOptions: RECORDER });
     const dispatch = box.supervise('dispatch-daemon', ['kraite:dispatch-daemon', '--sleep=250']);
     const userData = box.supervise('stream-user-data', ['kraite:stream-binance-user-data', '--stagger-ms=0']);
@@ -93,6 +98,7 @@ describe('Redis restarted while frames and steps flow', () => {
         // Whole again: both streams and the dispatcher wrote a heartbeat since, the backlog is replayed
         // and the user-data sink is direct again, and a step created now runs to completion.
         const jobsAtUp = await frames.jobCount();
+        const rowsAtUp = horizon ? await rowCount() : 0;
         const probe = (await steps.createBlock([{ class: 'chaos-record' }])).ids[0]!;
         const parts: Record<string, number> = {};
         const ok = (name: string, cond: boolean) => {
@@ -108,6 +114,7 @@ describe('Redis restarted while frames and steps flow', () => {
             ok('dead letters replayed', files === 0 && deadLettersPending(box.env.STORAGE_PATH!) === 0),
             ok('frames enqueued directly again', files === 0 && (await frames.jobCount()) > jobsAtUp),
             ok('new step completed', row?.state === 'completed'),
+            ...(horizon ? [ok('horizon consuming again', (await rowCount()) > rowsAtUp)] : []),
           ];
           return all.every(Boolean);
         }, upAt, 90_000, 100);
@@ -124,13 +131,24 @@ describe('Redis restarted while frames and steps flow', () => {
     }
 
     const sent = await box.framesSent();
-    await until('frames on the box = frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
+    if (!horizon) await until('frames on the box = frames sent', async () => (await frames.jobCount()) + deadLettersPending(box.env.STORAGE_PATH!) >= sent, 30_000).catch(() => undefined);
     // A frame whose add was in flight when Redis went away is dead-lettered and replayed even if Redis
-    // had stored it: a duplicate job, absorbed by the consumer's idempotency key. Count distinct frames.
-    const jobs = await frames.jobs();
-    const distinct = new Set(jobs.map((j) => JSON.stringify(j.payload)));
-    const arrived = distinct.size;
-    const duplicates = jobs.length - distinct.size;
+    // had stored it: a duplicate job, absorbed by the consumer's idempotency key. Count distinct frames:
+    // api_data_stream rows with horizon, distinct job payloads without it.
+    let arrived: number;
+    let duplicates = 0;
+    if (horizon) {
+      await until('user-data queues drained and dead letters replayed', async () => (await userDataBacklog(frames, 2)) === 0 && deadLettersPending(box.env.STORAGE_PATH!) === 0, 120_000, 250);
+      arrived = (await streamRows(box.ctx.db)).length;
+      const failedJobs = Number((await box.ctx.db('failed_jobs').count({ n: '*' }))[0]!.n);
+      report.note(`failed_jobs rows after the run: ${failedJobs}`);
+      expect(failedJobs).toBe(0);
+    } else {
+      const jobs = await frames.jobs();
+      const distinct = new Set(jobs.map((j) => JSON.stringify(j.payload)));
+      arrived = distinct.size;
+      duplicates = jobs.length - distinct.size;
+    }
     const dead = deadLettersPending(box.env.STORAGE_PATH!);
 
     const nonTerminal = async () => Number((await box.ctx.db(t.steps).whereNotIn('state', TERMINAL).count({ n: '*' }))[0]!.n);
@@ -151,7 +169,7 @@ describe('Redis restarted while frames and steps flow', () => {
     const notCompleted = rows.filter((r) => r.state !== 'completed');
     const twice = [...perStep.entries()].filter(([, n]) => n > 1);
 
-    report.loss({ what: 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrived + dead, lost: Math.max(0, sent - arrived - dead), duplicated: duplicates, note: `up to ${deadLetterSeen} frames waited in a dead-letter file at once; ${duplicates} duplicate jobs (in flight at the cut, replayed)` });
+    report.loss({ what: horizon ? 'frames (simulator framesSent → api_data_stream rows)' : 'frames (simulator framesSent → queue jobs + dead letters)', sent, arrived: arrived + dead, lost: Math.max(0, sent - arrived - dead), duplicated: duplicates, note: `up to ${deadLetterSeen} frames waited in a dead-letter file at once; ${duplicates} duplicate jobs (in flight at the cut, replayed)` });
     report.loss({ what: 'steps (created → completed, executions)', sent: rows.length, arrived: rows.length - notCompleted.length, lost: notCompleted.length, duplicated: twice.length });
     report.note(`${createErrors} step creations raised while Redis was down (their rows exist; the wake-up signal was lost)`);
 
@@ -160,7 +178,7 @@ describe('Redis restarted while frames and steps flow', () => {
     const ud = await box.heartbeat('stream-user-data');
     expect(ud?.lost ?? 0).toBe(0);
     expect(ud?.sink_mode).toBe('direct');
-    for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker]] as const) {
+    for (const [name, prog] of [['dispatch-daemon', dispatch], ['stream-user-data', userData], ['stream-prices', prices], ['worker', worker], ...(horizon ? [['horizon', horizon] as const] : [])] as const) {
       expect(prog.starts, `${name} had to be restarted: it should reconnect by itself`).toBe(1);
     }
     expect(deadLetterSeen).toBeGreaterThan(0);

@@ -63,3 +63,20 @@ export function loadSeq(payload: unknown): number | null {
   const o = (payload as { o?: { c?: unknown; i?: unknown } } | null)?.o;
   return typeof o?.c === 'string' && o.c.startsWith('load-') ? Number(o.i) : null;
 }
+
+/** Rows horizon's ProcessUserDataEvent wrote to api_data_stream (one per distinct frame). */
+export async function streamRows(db: import('knex').Knex): Promise<Array<{ client_order_id: string | null; event_time: unknown; raw_event_type: string }>> {
+  return db('api_data_stream').select('client_order_id', 'event_time', 'raw_event_type');
+}
+
+/** The load generator's sequence number from an api_data_stream row, or null. */
+export function rowSeq(row: { client_order_id: string | null }): number | null {
+  return row.client_order_id?.startsWith('load-') ? Number(row.client_order_id.slice(5)) : null;
+}
+
+/** Jobs still to be consumed on the user-data queues (waiting, active, delayed, prioritized). */
+export async function userDataBacklog(counter: FrameCounter, shards: number): Promise<number> {
+  let n = 0;
+  for (const name of allUserDataQueues(shards)) n += await (await counter.queues.queue(name)).getJobCountByTypes('waiting', 'active', 'delayed', 'prioritized');
+  return n;
+}
