@@ -79,9 +79,9 @@ async function horizonKillLoop(program: Supervised, killed: Set<number>): Promis
       const before = childPids(await horizonState(box));
       const { pid, at } = await program.kill9();
       killed.add(pid);
-      const ms = await timeTo(async () => program.current.pid !== pid && program.current.running && horizonWhole(await horizonState(box), program.current.pid, SHARDS, new Set(before)), at, 90_000);
+      const ms = await timeTo(async () => program.current.pid !== pid && program.current.running && horizonWhole(await horizonState(box), program.current.pid, SHARDS, new Set(before)), at, 120_000);
       report.fault('kill -9 horizon master', at, ms);
-      if (ms === null) throw new Error(`horizon did not come back within 90 s:\n${program.current.log().slice(-3000)}`);
+      if (ms === null) throw new Error(`horizon did not come back within 120 s:\n${program.current.log().slice(-3000)}`);
       // the dead master's children exit on their own (IPC disconnect): no orphan keeps consuming
       const left = await timeTo(() => before.every((c) => !alive(c)), at, 20_000);
       if (left === null) orphansLeft += before.filter(alive).length;

@@ -7,9 +7,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { createTestContext, type ContextOptions, type TestContext } from '../../support/context.js';
+import { createTestContext, ROOT, type ContextOptions, type TestContext } from '../../support/context.js';
 import { artisan } from '../../support/artisan.js';
 import { createAccount } from '../../../src/db/repositories/accounts.js';
 import { demoCredentials } from '../../../src/db/seed/demo-data.js';
@@ -216,11 +215,10 @@ export class Box {
     })();
     if (left.length) errors.push(`processes of the run still alive: ${left.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
     killEverything();
-    if (process.env.CHAOS_KEEP_LOGS) {
-      const keep = path.join(os.tmpdir(), `athena-chaos-logs-${this.name}-${this.runId}`);
-      fs.cpSync(this.logDir, keep, { recursive: true });
-      console.log(`chaos logs kept in ${keep}`);
-    }
+    // every program's log stays under storage/chaos/logs/<scenario>/ (gitignored) until the next run
+    const keep = path.join(ROOT, 'storage', 'chaos', 'logs', this.name);
+    fs.rmSync(keep, { recursive: true, force: true });
+    if (fs.existsSync(this.logDir)) fs.cpSync(this.logDir, keep, { recursive: true });
     if (this.redis) await closeRedis(this.redis);
     // the context's fail-fast client does not come back by itself after a Redis outage
     if (this.ctx.redis.status === 'end' || this.ctx.redis.status === 'close') await this.ctx.redis.connect();
