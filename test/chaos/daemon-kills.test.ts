@@ -92,7 +92,7 @@ async function horizonKillLoop(program: Supervised, killed: Set<number>): Promis
 }
 
 describe('kill -9 each daemon at random moments', () => {
-  it(`steps run exactly once and reach a terminal state; frames sent = frames on the box`, async () => {
+  it(`steps run exactly once and reach a terminal state; frames sent = frames on the box`, { timeout: 900_000 }, async () => {
     const t = stepTables('');
     const steps = new Steps({ db: box.ctx.db, clock: systemClock, redis: box.ctx.redis, redisPrefix: box.prefix, log: createLogger('chaos', {}, { write: () => undefined }) }, '');
     const killed = new Set<number>();
