@@ -71,11 +71,15 @@ export async function safeNotify(deps: Pick<BinanceDeps, 'notifier' | 'log'>, al
 /**
  * The Redis client of a stream daemon: reconnects forever, but commands fail at once while it is down
  * (no offline queue), so that frames go to the dead-letter file and alerts, heartbeats and ban checks
- * never hang. Closed with the Runtime.
+ * never hang. A command already sent when the connection drops fails too (maxRetriesPerRequest 0):
+ * with BullMQ's null it would wait, unanswered, until Redis is back, and the account's lane with it, so
+ * a long outage would pile frames up in memory instead of on disk. Such a frame may have reached Redis
+ * before the drop; its dead-letter replay is then a duplicate, which the consumer's idempotency key
+ * absorbs. The client issues no blocking command (no Worker uses it). Closed with the Runtime.
  */
 export async function daemonRedis(runtime: Runtime): Promise<Redis> {
   const { connectRedis, closeRedis } = await import('../redis/connection.js');
-  const client = await connectRedis(runtime.config.redis, 'daemon', { enableOfflineQueue: false });
+  const client = await connectRedis(runtime.config.redis, 'daemon', { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
   // Connection errors surface on the commands that fail (and are handled there); this only stops ioredis
   // from printing "Unhandled error event".
   client.on('error', (err) => runtime.log.debug('redis connection error', { error: err.message }));

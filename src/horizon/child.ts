@@ -126,16 +126,32 @@ export class HorizonChild {
     return p;
   }
 
-  /** Shard jobs: retry in place so the shard's later jobs wait; the last failure is final (UnrecoverableError). */
+  /**
+   * Shard jobs: retry in place so the shard's later jobs wait; the last failure is final (UnrecoverableError).
+   * An infrastructure error (the database or Redis unreachable) does not count against the attempts: the
+   * job waits, backing off up to 5 s, until the server is back or the process stops — giving up after a
+   * second would fail every frame that arrives during a database restart.
+   */
   private retryInPlace(base: JobProcessor): JobProcessor {
     const attempts = Math.max(1, this.spec.retryAttempts);
     return async (job, ctx) => {
-      for (let attempt = 1; ; attempt++) {
+      let attempt = 0;
+      for (let tries = 1; ; tries++) {
         try {
           return await base(job, ctx);
         } catch (err) {
           if (ctx.signal.aborted) return new Promise(() => undefined); // forced shutdown: leave it active for the next holder
           if ((err as Error)?.name === 'UnrecoverableError') throw err; // the processor says a retry cannot help
+          if (isInfrastructureError(err)) {
+            this.deps.log.warn('shard job waits for the database or Redis; retrying in place', { queue: job.queueName, job: job.id, tries, error: errorMessage(err) });
+            try {
+              await this.deps.clock.sleep(Math.min(5000, this.spec.retryBackoffMs * 2 ** Math.min(tries, 10)), ctx.signal);
+            } catch {
+              return new Promise(() => undefined);
+            }
+            continue;
+          }
+          attempt++;
           if (attempt >= attempts) {
             const { UnrecoverableError } = await import('bullmq');
             const e = new UnrecoverableError(`${errorMessage(err)} (failed ${attempt} time(s) in place)`);
@@ -404,4 +420,15 @@ export class HorizonChild {
     await this.queues.close();
     this.deps.send?.({ t: 'bye', reason: this.stopping });
   }
+}
+
+/** The database or Redis is unreachable or restarting: nothing wrong with the job itself. */
+export function isInfrastructureError(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  const code = String(e?.code ?? '');
+  // network; PostgreSQL admin shutdown / cannot connect now / connection failures; MySQL server gone; SQLite busy
+  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'SQLITE_BUSY'];
+  if (codes.includes(code)) return true;
+  if (e?.name === 'KnexTimeoutError') return true;
+  return /Connection terminated|Connection is closed|connect ECONNREFUSED|server closed the connection|Stream isn't writeable/i.test(String(e?.message ?? ''));
 }

@@ -80,6 +80,8 @@ describe('argument building', () => {
     expect(() => buildArgv(cmd, { 'flag.name': 'x' })).toThrow('The argument id is required.');
     expect(() => buildArgv(cmd, { 'flag.name': 'x', 'arg.id': '1', 'flag.level': 'max' })).toThrow('--level must be one of low, high.');
     expect(() => buildArgv(cmd, { 'flag.name': 'x\u0007', 'arg.id': '1' })).toThrow('--name contains control characters.');
+    expect(() => buildArgv(cmd, { 'flag.name': 'x', 'arg.id': '1', 'flag.dry-run': 'on' })).toThrow(new ArgvError('--dry-run is not a flag of x:y.'));
+    expect(() => buildArgv(cmd, { 'flag.name': 'x', 'arg.id': '1', 'arg.other': '2' })).toThrow(new ArgvError('other is not an argument of x:y.'));
   });
 });
 

@@ -26,14 +26,17 @@ export interface AuditRow {
   created_at: Date | null;
 }
 
+/** PostgreSQL refuses NUL in text ("invalid byte sequence"): an audited value from a request may hold one. */
+const noNul = (v: string) => v.split('\u0000').join('\uFFFD');
+
 export async function writeAudit(db: Knex, entry: AuditEntry, now: Date): Promise<void> {
   await db('audit_log').insert({
     user_id: entry.userId,
-    actor: entry.actor.slice(0, 191),
-    action: entry.action.slice(0, 64),
-    target: entry.target ? entry.target.slice(0, 255) : null,
+    actor: noNul(entry.actor.slice(0, 191)),
+    action: noNul(entry.action.slice(0, 64)),
+    target: entry.target ? noNul(entry.target.slice(0, 255)) : null,
     details: entry.details ? JSON.stringify(redact(entry.details)) : null,
-    ip: entry.ip ? entry.ip.slice(0, 64) : null,
+    ip: entry.ip ? noNul(entry.ip.slice(0, 64)) : null,
     created_at: now,
   });
 }

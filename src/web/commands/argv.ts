@@ -40,6 +40,14 @@ export interface BuiltArgv {
 export function buildArgv(cmd: ManifestCommand, form: FormValues): BuiltArgv {
   const argv: string[] = [];
   const display: string[] = [];
+  // A flag or argument the command does not have is refused, not dropped: a client asking for
+  // `--dry-run` on a command without it must not get a real run. (Hidden flags exist; they are ignored.)
+  for (const key of Object.keys(form)) {
+    const flag = key.startsWith('flag.') ? key.slice(5) : null;
+    if (flag !== null && !cmd.flags[flag]) throw new ArgvError(`--${flag.slice(0, 60)} is not a flag of ${cmd.id}.`);
+    const arg = key.startsWith('arg.') ? key.slice(4) : null;
+    if (arg !== null && !cmd.args[arg]) throw new ArgvError(`${arg.slice(0, 60)} is not an argument of ${cmd.id}.`);
+  }
   for (const [name, flag] of Object.entries(cmd.flags)) {
     if (flag.hidden) continue;
     const raw = form[`flag.${name}`];
