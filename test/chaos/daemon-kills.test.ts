@@ -145,7 +145,7 @@ describe('kill -9 each daemon at random moments', () => {
     let arrived = 0;
     let dead = 0;
     if (horizon) {
-      await until('user-data queues drained and dead letters replayed', async () => (await userDataBacklog(frames, SHARDS)) === 0 && deadLettersPending(box.env.STORAGE_PATH!) === 0, 120_000, 250);
+      await until('user-data queues drained and dead letters replayed', async () => (await userDataBacklog(frames, SHARDS)) === 0 && deadLettersPending(box.env.STORAGE_PATH!) === 0, 300_000, 250);
       const rows = await streamRows(box.ctx.db);
       arrived = rows.length;
       for (const r of rows) {
