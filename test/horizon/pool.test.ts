@@ -35,7 +35,7 @@ describe('horizon pool', () => {
       const m = await master();
       const procs = m?.supervisors.find((s) => s.name === 'user-data')?.processes ?? [];
       return procs.length === 5 && procs.every((p) => (p.queues ?? []).length === 1);
-    });
+    }, 180_000); // five Node processes booting on a shared 2-core box
     const m = await master();
     const held = m!.supervisors[0]!.processes.flatMap((p) => p.queues ?? []).sort();
     expect(held).toEqual(['user-data-stream-0', 'user-data-stream-1', 'user-data-stream-2', 'user-data-stream-3', 'user-data-stream-4']);
@@ -61,5 +61,5 @@ describe('horizon pool', () => {
     // Leases are released on a clean stop.
     expect(await ctx.redis.keys(`${ctx.prefix}:horizon:lease:*`)).toEqual([]);
     await resetRecorder(ctx.db);
-  }, 180_000);
+  }, 400_000);
 });
