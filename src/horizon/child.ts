@@ -427,7 +427,7 @@ export function isInfrastructureError(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
   const code = String(e?.code ?? '');
   // network; PostgreSQL admin shutdown / cannot connect now / connection failures; MySQL server gone; SQLite busy
-  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'SQLITE_BUSY'];
+  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED'];
   if (codes.includes(code)) return true;
   if (e?.name === 'KnexTimeoutError') return true;
   return /Connection terminated|Connection is closed|connect ECONNREFUSED|server closed the connection|Stream isn't writeable/i.test(String(e?.message ?? ''));
