@@ -166,7 +166,7 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
     expect(new Set(lines.map((l) => l.step_id)).size).toBe(500);
     expect(new Set(lines.map((l) => l.step_id))).toEqual(new Set(ids));
     expect(await stateCounts()).toEqual({ completed: 500 });
-  }, 300_000);
+  }, 900_000);
 
   it('every key of the box lives in the slot of its hash tag, on one node', async () => {
     const owner = await cluster.ownerOf(`{${ctx.prefix}}`);
