@@ -177,7 +177,8 @@ describe('bin/artisan dev', () => {
     }
     // Prefixed output from the programs.
     expect(out).toMatch(/^simulator \| Binance simulator listening/m);
-    expect(out).toMatch(/^web\s+\| Athena web listening/m);
+    // web's own log line travels through its pipe and may trail the banner.
+    await until('the prefixed web log line', () => /^web\s+\| Athena web listening/m.test(out), 30_000);
 
     // The admin UI: log in as the demo operator, read the dashboard and the step browser.
     const admin = new Client(state.webPort, 'admin.localhost');

@@ -158,13 +158,23 @@ describe('supervisord runs the programs', () => {
       const oldPid = first.get(p)!.pid!;
       expect(isAlive(oldPid), p).toBe(true);
       process.kill(oldPid, 'SIGKILL');
-      const back = await until(
-        `${p} RUNNING again with a new pid`,
+      // Within 10 s supervisord has started it again (a new, live pid: STARTING, or RUNNING already)…
+      const again = await until(
+        `${p} started again with a new pid`,
         async () => {
           const st = (await sup!.status()).get(p);
-          return st?.state === 'RUNNING' && st.pid && st.pid !== oldPid ? st : null;
+          return (st?.state === 'STARTING' || st?.state === 'RUNNING') && st.pid && st.pid !== oldPid && isAlive(st.pid) ? st : null;
         },
         10_000,
+      );
+      // …and it stays up past startsecs: RUNNING with that pid (a slow machine may need longer than 10 s here).
+      const back = await until(
+        `${p} RUNNING again`,
+        async () => {
+          const st = (await sup!.status()).get(p);
+          return st?.state === 'RUNNING' && st.pid === again.pid ? st : null;
+        },
+        60_000,
       );
       expect(isAlive(back.pid!)).toBe(true);
       first.set(p, back);
