@@ -63,6 +63,8 @@ interface Handle {
 
 const PLANNED = new Set(['max-jobs', 'max-time', 'memory']);
 const STARTUP_GRACE_MS = 120_000;
+/** A gap this long between two maintain() rounds means the supervisor's own process was starved. */
+export const MASTER_STALL_MS = 5_000;
 
 export class Supervisor {
   private readonly children = new Set<Handle>();
@@ -188,11 +190,17 @@ export class Supervisor {
     }
   }
 
+  private lastMaintainAt: number | null = null;
+
   /** One step: spawn/retire to the target, kill silent children, balance. */
   maintain(): void {
     if (this.terminating) return;
     const now = this.deps.clock.now();
-    for (const h of this.children) {
+    // If this process itself was stalled (a starved machine), the children's heartbeats may still sit unread
+    // in the IPC pipes: judge nobody on this round, only on the next one.
+    const stalled = this.lastMaintainAt !== null && now - this.lastMaintainAt > MASTER_STALL_MS;
+    this.lastMaintainAt = now;
+    for (const h of stalled ? [] : this.children) {
       // Before its first heartbeat a child is still booting (node, config, DB pool): allow a longer grace.
       const limit = h.status === 'starting' ? Math.max(this.cfg.heartbeatTimeoutMs, STARTUP_GRACE_MS) : this.cfg.heartbeatTimeoutMs;
       if (!h.retiring && now - h.lastHeartbeat > limit) {

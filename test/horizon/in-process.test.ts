@@ -118,6 +118,47 @@ describe('balancing', () => {
   }, 30_000);
 });
 
+describe('silent workers', () => {
+  it('kills a worker whose heartbeats stop, but judges nobody right after the supervisor itself stalled', async () => {
+    const clock = new FakeClock(Date.now());
+    const procs: ChildProcess[] = [];
+    // One heartbeat, then silence (the process stays alive, as a wedged worker would).
+    const mute = `process.on('message', (m) => { if (m.t === 'stop') process.exit(0); }); process.send({ t: 'hb', pid: process.pid, status: 'idle', jobs: 0, failed: 0, runtimeMs: 0, rss_mb: 1, queues: [], busy: 0 }); setInterval(() => undefined, 1000);`;
+    const s = new Supervisor(
+      {
+        clock,
+        log,
+        hostname: 'test-host',
+        leases: new ShardLeases(ctx.redis, (x) => `${ctx.prefix}:lease:${x}`, queuePrefix(ctx.prefix)),
+        fork: () => {
+          const p = fork('-e', [mute], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
+          procs.push(p);
+          return p;
+        },
+        backlog: async () => 0,
+        terminateWaitMs: 2000,
+      },
+      supCfg({ name: 'mute', queues: ['hz-mute'], balance: 'simple', processes: 1, heartbeatTimeoutMs: 10_000 }),
+    );
+    try {
+      s.maintain();
+      const first = procs[0]!;
+      await until('the first heartbeat arrived', () => s.state().processes.some((x) => x.status === 'idle'), 10_000);
+      // The supervisor was starved for 20 s: the heartbeat is 20 s old, but nobody is judged on this round.
+      await clock.advance(20_000);
+      s.maintain();
+      expect(first.exitCode === null && first.signalCode === null).toBe(true);
+      // A regular round later the worker is still silent: killed.
+      await clock.advance(1000);
+      s.maintain();
+      await until('the silent worker was killed', () => first.signalCode === 'SIGKILL', 10_000);
+    } finally {
+      await s.terminate();
+      for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
+  }, 30_000);
+});
+
 describe('liveness', () => {
   it('recreates a worker that stopped fetching while its queue has an old waiting job', async () => {
     const seen: number[] = [];
