@@ -1,0 +1,36 @@
+/**
+ * Batch processors: code that applies several jobs of ONE queue in order in one call (e.g. one database
+ * transaction for up to N user-data frames of a shard). The horizon shard consumer (src/horizon/batch-consumer.ts)
+ * uses the batch processor registered for its queue instead of the per-job processor (src/queue/processors.ts).
+ *
+ * Contract of a BatchProcessor(jobs, ctx):
+ *  - jobs are in queue order; the processor applies them in that order;
+ *  - it returns one outcome per job, same order: {ok: true, value} or {ok: false, error} for a job that can
+ *    never succeed (its error should be an UnrecoverableError; the others of the batch are still applied);
+ *  - it THROWS when the batch as a whole failed and nothing of it was applied (a database error rolls the
+ *    transaction back); the consumer then retries the batch in place and, if it keeps failing, splits it to
+ *    isolate the job that fails;
+ *  - it must be idempotent: a batch replayed after a crash (some of it committed, none of it acknowledged)
+ *    changes nothing the first run already did.
+ */
+import type { Job } from 'bullmq';
+import { loadProcessorModules, type WorkerContext } from './processors.js';
+
+export type BatchOutcome = { ok: true; value: unknown } | { ok: false; error: Error };
+
+export type BatchProcessor = (jobs: readonly Job[], ctx: WorkerContext) => Promise<BatchOutcome[]>;
+
+const exact = new Map<string, BatchProcessor>();
+const patterns: Array<{ re: RegExp; processor: BatchProcessor }> = [];
+
+/** Register the batch processor of a queue name or of every queue matching a pattern. */
+export function registerBatchProcessor(queue: string | RegExp, processor: BatchProcessor): void {
+  if (typeof queue === 'string') exact.set(queue, processor);
+  else patterns.push({ re: queue, processor });
+}
+
+/** The batch processor of `queue` (exact name first, then the first matching pattern), or null. */
+export async function resolveBatchProcessor(queue: string): Promise<BatchProcessor | null> {
+  await loadProcessorModules();
+  return exact.get(queue) ?? patterns.find((p) => p.re.test(queue))?.processor ?? null;
+}
