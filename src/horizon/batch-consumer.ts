@@ -39,7 +39,7 @@ import { ShardLeases } from './leases.js';
 
 export const DEFAULT_MAX_BATCH = 200;
 /** getNextJob calls in flight at once while filling a batch. */
-const FETCH_PIPELINE = 50;
+const FETCH_PIPELINE = 100;
 
 export interface BatchConsumerOptions {
   queue: string;
@@ -155,61 +155,103 @@ export class BatchConsumer {
     }
   }
 
+  private fetchFailed = false;
+
   private async run(): Promise<void> {
     const w = this.worker!;
-    let fetchFailed = false;
-    while (!this.closingFlag && !this.gone) {
-      if (fetchFailed) {
-        // A fetch whose reply was lost may have moved a job to active that we do not hold. We are the shard's
-        // only consumer and hold nothing now: every active job of the shard goes back to the head of wait,
-        // so it runs before anything newer (the same recovery a new lease holder does).
-        try {
-          const back = await this.leases().recover(this.opts.queue);
-          if (back.length) this.deps.log.warn('recovered jobs of a failed fetch', { queue: this.opts.queue, jobs: back });
-          fetchFailed = false;
-        } catch (err) {
-          this.deps.log.warn('recovering after a failed fetch failed; retrying', { queue: this.opts.queue, error: errorMessage(err) });
-          await this.pause(1000);
-          continue;
-        }
-      }
-      let first: Job | undefined;
-      try {
-        this.waiting = true;
-        first = await w.getNextJob(this.token, { block: true });
-      } catch (err) {
-        if (this.closingFlag || this.gone) break;
-        this.deps.log.warn('fetching a job failed; retrying', { queue: this.opts.queue, error: errorMessage(err) });
-        fetchFailed = true;
-        await this.pause(1000);
-        continue;
-      } finally {
-        this.waiting = false;
-      }
-      if (!first) continue;
-      const batch = [first];
-      this.took(first);
-      // Fill without blocking. A stop that arrives now still lets the jobs already taken finish.
-      while (batch.length < this.maxBatch && !this.closingFlag && !this.gone) {
-        const want = Math.min(FETCH_PIPELINE, this.maxBatch - batch.length);
-        const got = await Promise.allSettled(Array.from({ length: want }, () => w.getNextJob(this.token, { block: false })));
-        // The calls run in order on one connection: once one finds the queue empty, any later hit is newer still.
-        let short = false;
-        for (const r of got) {
-          if (r.status === 'fulfilled' && r.value) {
-            batch.push(r.value);
-            this.took(r.value);
-          } else {
-            short = true;
-            if (r.status === 'rejected') {
-              fetchFailed = true;
-              this.deps.log.warn('fetching a job failed while filling a batch', { queue: this.opts.queue, error: errorMessage(r.reason) });
-            }
+    let next: Job[] = [];
+    while (next.length || (!this.closingFlag && !this.gone)) {
+      if (this.gone) return; // forced: the jobs in hand stay active for the next lease holder
+      let batch = next;
+      next = [];
+      let fillMs = 0;
+      if (!batch.length) {
+        if (this.fetchFailed) {
+          // A fetch whose reply was lost may have moved a job to active that we do not hold. We are the shard's
+          // only consumer and hold nothing now: every active job of the shard goes back to the head of wait,
+          // so it runs before anything newer (the same recovery a new lease holder does).
+          try {
+            const back = await this.leases().recover(this.opts.queue);
+            if (back.length) this.deps.log.warn('recovered jobs of a failed fetch', { queue: this.opts.queue, jobs: back });
+            this.fetchFailed = false;
+          } catch (err) {
+            this.deps.log.warn('recovering after a failed fetch failed; retrying', { queue: this.opts.queue, error: errorMessage(err) });
+            await this.pause(1000);
+            continue;
           }
         }
-        if (short) break;
+        let first: Job | undefined;
+        try {
+          this.waiting = true;
+          first = await w.getNextJob(this.token, { block: true });
+        } catch (err) {
+          if (this.closingFlag || this.gone) break;
+          this.deps.log.warn('fetching a job failed; retrying', { queue: this.opts.queue, error: errorMessage(err) });
+          this.fetchFailed = true;
+          await this.pause(1000);
+          continue;
+        } finally {
+          this.waiting = false;
+        }
+        if (!first) continue;
+        batch = [first];
+        this.took(first);
+        const t = this.deps.clock.now();
+        await this.fill(batch);
+        fillMs = this.deps.clock.now() - t;
       }
-      await this.runBatch(batch);
+      // Apply this batch while the next one is fetched; the next is applied only once this one is finished.
+      const applying = this.runBatch(batch, fillMs);
+      applying.catch(() => undefined);
+      if (!this.closingFlag && !this.gone) {
+        const pre: Job[] = [];
+        await this.fill(pre);
+        next = pre;
+      }
+      await applying;
+      if (next.length && this.closingFlag && !this.gone) next = await this.putBack(next);
+    }
+  }
+
+  /**
+   * Stopping with a prefetched batch not yet started: the batch in hand is finished, so the shard's only active
+   * jobs are the prefetched ones; they go back to the head of wait in order (untouched). If that fails they
+   * are processed instead.
+   */
+  private async putBack(jobs: Job[]): Promise<Job[]> {
+    try {
+      const back = await this.leases().recover(this.opts.queue);
+      this.taken -= jobs.length;
+      this.inHand = this.inHand.filter((j) => !jobs.includes(j));
+      this.deps.log.info('stopping: prefetched jobs put back at the head of the shard', { queue: this.opts.queue, jobs: back.length });
+      return [];
+    } catch (err) {
+      this.deps.log.warn('could not put the prefetched jobs back; processing them before stopping', { queue: this.opts.queue, error: errorMessage(err) });
+      return jobs;
+    }
+  }
+
+  /** Take waiting jobs without blocking until `batch` is full or the queue is empty. A stop that arrives now still lets the jobs already taken finish. */
+  private async fill(batch: Job[]): Promise<void> {
+    const w = this.worker!;
+    while (batch.length < this.maxBatch && !this.closingFlag && !this.gone) {
+      const want = Math.min(FETCH_PIPELINE, this.maxBatch - batch.length);
+      const got = await Promise.allSettled(Array.from({ length: want }, () => w.getNextJob(this.token, { block: false })));
+      // The calls run in order on one connection: once one finds the queue empty, any later hit is newer still.
+      let short = false;
+      for (const r of got) {
+        if (r.status === 'fulfilled' && r.value) {
+          batch.push(r.value);
+          this.took(r.value);
+        } else {
+          short = true;
+          if (r.status === 'rejected') {
+            this.fetchFailed = true;
+            this.deps.log.warn('fetching a job failed while filling a batch', { queue: this.opts.queue, error: errorMessage(r.reason) });
+          }
+        }
+      }
+      if (short) return;
     }
   }
 
@@ -223,7 +265,7 @@ export class BatchConsumer {
     this.opts.onJobStart?.(job);
   }
 
-  private async runBatch(jobs: Job[]): Promise<void> {
+  private async runBatch(jobs: Job[], fillMs = 0): Promise<void> {
     const t0 = this.deps.clock.now();
     const lockEvery = Math.max(250, Math.floor(this.opts.lockDurationMs / 2));
     const keepLocks = setInterval(() => {
@@ -245,8 +287,10 @@ export class BatchConsumer {
         throw err;
       }
       this.batches++;
-      const per = Math.round((this.deps.clock.now() - t0) / jobs.length);
+      const t1 = this.deps.clock.now();
+      const per = Math.round((t1 - t0) / jobs.length);
       await this.finish(jobs, outcomes, per);
+      this.deps.log.debug('batch done', { queue: this.opts.queue, jobs: jobs.length, fill_ms: fillMs, apply_ms: t1 - t0, ack_ms: this.deps.clock.now() - t1 });
     } finally {
       clearInterval(keepLocks);
     }
