@@ -181,6 +181,7 @@ export class BatchConsumer {
           }
         }
         let first: Job | undefined;
+        const asked = Date.now();
         try {
           this.waiting = true;
           first = await w.getNextJob(this.token, { block: true });
@@ -193,7 +194,12 @@ export class BatchConsumer {
         } finally {
           this.waiting = false;
         }
-        if (!first) continue;
+        if (!first) {
+          // An empty answer normally comes after the block timeout; an instant one (a paused or rate-limited
+          // BullMQ worker) must not spin without yielding to the event loop.
+          if (Date.now() - asked < 50) await this.pause(100);
+          continue;
+        }
         batch = [first];
         this.took(first);
         const t = this.deps.clock.now();
@@ -436,9 +442,17 @@ export class BatchConsumer {
       const w = this.worker;
       if (this.waiting) await this.wake().catch((err) => this.deps.log.warn('could not wake the blocked consumer', { queue: this.opts.queue, error: errorMessage(err) }));
       if (this.loop) {
-        let timer: NodeJS.Timeout | undefined;
-        const done = await Promise.race([this.loop.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), this.opts.closeTimeoutMs)))]);
-        clearTimeout(timer);
+        const loop = this.loop.then(() => true);
+        const within = async (ms: number) => {
+          let timer: NodeJS.Timeout | undefined;
+          const ok = await Promise.race([loop, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+          clearTimeout(timer);
+          return ok;
+        };
+        // Blocked with nothing in hand: the wake-up returns at once unless the blocking connection is dead (the
+        // liveness case); then there is nothing to wait for. A batch in hand gets the full closeTimeoutMs.
+        let done = await within(this.waiting && !this.inHand.length ? Math.min(2000, this.opts.closeTimeoutMs) : this.opts.closeTimeoutMs);
+        if (!done && this.inHand.length) done = await within(this.opts.closeTimeoutMs);
         if (!done) {
           this.deps.log.warn('batch still running at shutdown deadline; forcing close', { queue: this.opts.queue, in_hand: this.inHand.length });
           this.shutdown.abort();
