@@ -162,6 +162,20 @@ async function runBare(ctx, set, recordOnly) {
   return { ms, note };
 }
 
+/** Send a broadcast command until the master's state shows its effect (a master that was still starting may skip one). */
+async function command(ctx, cmd, status) {
+  const prefix = ctx.config.redis.prefix;
+  for (let i = 0; i < 12; i++) {
+    await sendCommand(ctx.redis, prefix, cmd, null, new Date());
+    try {
+      return await until(cmd, async () => (await readMasters(ctx.redis, prefix))[0]?.status === status, 5000, 20);
+    } catch {
+      console.error(`[bench] ${cmd}: no effect within 5 s; sending it again`);
+    }
+  }
+  throw new Error(`horizon never became ${status}`);
+}
+
 async function runHorizon(ctx, set, processes) {
   const cfgFile = path.join(tmp, `hz-${processes}.json`);
   fs.writeFileSync(cfgFile, JSON.stringify({ supervisors: [{ name: 'user-data', only: true, processes, batchSize: BATCH }] }));
@@ -173,13 +187,12 @@ async function runHorizon(ctx, set, processes) {
       const held = (m?.supervisors[0]?.processes ?? []).flatMap((p) => p.queues ?? []);
       return held.length === SHARDS && m.supervisors[0].processes.length === processes;
     }, 300_000, 200);
-    await sendCommand(ctx.redis, prefix, 'pause', null, new Date());
-    await until('paused', async () => (await readMasters(ctx.redis, prefix))[0]?.status === 'paused', 30_000, 50);
+    await command(ctx, 'pause', 'paused');
     await sleep(1500);
     const base = await rows(ctx.db);
     await enqueue(ctx.queues, set.frames);
     const t0 = performance.now();
-    await sendCommand(ctx.redis, prefix, 'continue', null, new Date());
+    await command(ctx, 'continue', 'running');
     await until('drained', async () => (await rows(ctx.db)) - base >= set.frames.length);
     const ms = performance.now() - t0;
     return { ms, note: await check(ctx, set, false) };
