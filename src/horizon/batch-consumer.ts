@@ -135,6 +135,10 @@ export class BatchConsumer {
     this.worker.on('error', (err) => log.warn('worker error', { queue: this.opts.queue, error: errorMessage(err) }));
     await this.worker.waitUntilReady();
     await this.worker.startStalledCheckTimer();
+    // BullMQ does not renew the locks of manually fetched jobs: every job in hand (being filled, applied,
+    // prefetched or acknowledged) gets its lock extended every lockDuration / 2.
+    this.keepLocks = setInterval(() => this.extendLocks(), Math.max(250, Math.floor(this.opts.lockDurationMs / 2)));
+    this.keepLocks.unref();
     this.loop = this.run().catch((err) => {
       if (!(err instanceof Abandoned)) log.error('batch consumer stopped with an error', { queue: this.opts.queue, error: errorMessage(err) });
     });
@@ -142,6 +146,18 @@ export class BatchConsumer {
   }
 
   private deferred = new Map<string, Array<() => Promise<void>>>();
+  private keepLocks: NodeJS.Timeout | null = null;
+
+  private extendLocks(): void {
+    const w = this.worker;
+    const live = this.inHand;
+    if (!w || !live.length || this.gone) return;
+    w.extendJobLocks(
+      live.map((j) => j.id!),
+      live.map(() => this.token),
+      this.opts.lockDurationMs,
+    ).catch((err) => this.deps.log.warn('extending job locks failed', { queue: this.opts.queue, error: errorMessage(err) }));
+  }
 
   private get gone(): boolean {
     return this.shutdown.signal.aborted || !!this.worker?.closing;
@@ -273,34 +289,20 @@ export class BatchConsumer {
 
   private async runBatch(jobs: Job[], fillMs = 0): Promise<void> {
     const t0 = this.deps.clock.now();
-    const lockEvery = Math.max(250, Math.floor(this.opts.lockDurationMs / 2));
-    const keepLocks = setInterval(() => {
-      const w = this.worker;
-      const live = this.inHand;
-      if (!w || !live.length || this.gone) return;
-      w.extendJobLocks(
-        live.map((j) => j.id!),
-        live.map(() => this.token),
-        this.opts.lockDurationMs,
-      ).catch((err) => this.deps.log.warn('extending job locks failed', { queue: this.opts.queue, error: errorMessage(err) }));
-    }, lockEvery);
+    let outcomes: BatchOutcome[];
     try {
-      let outcomes: BatchOutcome[];
-      try {
-        outcomes = await this.applyInPlace(jobs);
-      } catch (err) {
-        if (err instanceof Abandoned) return; // forced close: the jobs stay active for the next lease holder
-        throw err;
-      }
-      this.batches++;
-      const t1 = this.deps.clock.now();
-      const per = Math.round((t1 - t0) / jobs.length);
-      await this.finish(jobs, outcomes, per);
-      this.deps.log.debug('batch done', { queue: this.opts.queue, jobs: jobs.length, fill_ms: fillMs, apply_ms: t1 - t0, ack_ms: this.deps.clock.now() - t1 });
-    } finally {
-      clearInterval(keepLocks);
+      outcomes = await this.applyInPlace(jobs);
+    } catch (err) {
+      if (err instanceof Abandoned) return; // forced close: the jobs stay active for the next lease holder
+      throw err;
     }
+    this.batches++;
+    const t1 = this.deps.clock.now();
+    const per = Math.round((t1 - t0) / jobs.length);
+    await this.finish(jobs, outcomes, per);
+    this.deps.log.debug('batch done', { queue: this.opts.queue, jobs: jobs.length, fill_ms: fillMs, apply_ms: t1 - t0, ack_ms: this.deps.clock.now() - t1 });
   }
+
 
   /** The batch with in-place retries; a batch that keeps failing is split to isolate the failing job. */
   private async applyInPlace(jobs: Job[]): Promise<BatchOutcome[]> {
@@ -460,6 +462,7 @@ export class BatchConsumer {
         }
       }
       this.shutdown.abort();
+      if (this.keepLocks) clearInterval(this.keepLocks);
       await w?.close().catch((err) => this.deps.log.warn('closing the worker failed', { queue: this.opts.queue, error: errorMessage(err) }));
       await this.queues.close();
     })();
