@@ -157,7 +157,7 @@ export class HorizonChild {
     const shard = this.spec.kind === 'shards';
     const c: Consumer = { queue, worker: null as unknown as QueueWorker, lastPickAt: this.deps.clock.now(), busy: 0 };
     // A shard with a batch processor (user-data): N jobs per call, one transaction (src/horizon/batch-consumer.ts).
-    const batch = shard ? await (await import('../queue/batch-processors.js')).resolveBatchProcessor(queue) : null;
+    const batch = shard ? await (await import('../queue/batch-processors.js')).resolveBatchProcessor(queue, await resolveProcessor(queue)) : null;
     const maxBatch = (this.spec as { batchSize?: number }).batchSize;
     if (batch && maxBatch !== 0) {
       const { BatchConsumer } = await import('./batch-consumer.js');

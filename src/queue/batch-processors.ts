@@ -14,23 +14,35 @@
  *    changes nothing the first run already did.
  */
 import type { Job } from 'bullmq';
-import { loadProcessorModules, type WorkerContext } from './processors.js';
+import { loadProcessorModules, type JobProcessor, type WorkerContext } from './processors.js';
 
 export type BatchOutcome = { ok: true; value: unknown } | { ok: false; error: Error };
 
 export type BatchProcessor = (jobs: readonly Job[], ctx: WorkerContext) => Promise<BatchOutcome[]>;
 
-const exact = new Map<string, BatchProcessor>();
-const patterns: Array<{ re: RegExp; processor: BatchProcessor }> = [];
-
-/** Register the batch processor of a queue name or of every queue matching a pattern. */
-export function registerBatchProcessor(queue: string | RegExp, processor: BatchProcessor): void {
-  if (typeof queue === 'string') exact.set(queue, processor);
-  else patterns.push({ re: queue, processor });
+interface Entry {
+  processor: BatchProcessor;
+  /** The per-job processor this batches; when given, the batch form is used only while that one is the queue's processor. */
+  batches?: JobProcessor;
 }
 
-/** The batch processor of `queue` (exact name first, then the first matching pattern), or null. */
-export async function resolveBatchProcessor(queue: string): Promise<BatchProcessor | null> {
+const exact = new Map<string, Entry>();
+const patterns: Array<Entry & { re: RegExp }> = [];
+
+/**
+ * Register the batch processor of a queue name or of every queue matching a pattern. `batches` names the
+ * per-job processor it is the batch form of: if another processor was registered for a queue first (a test
+ * or benchmark module), that queue is not batched.
+ */
+export function registerBatchProcessor(queue: string | RegExp, processor: BatchProcessor, batches?: JobProcessor): void {
+  if (typeof queue === 'string') exact.set(queue, { processor, batches });
+  else patterns.push({ re: queue, processor, batches });
+}
+
+/** The batch processor of `queue` (exact name first, then the first matching pattern), or null. `jobProcessor`: the queue's resolved per-job processor. */
+export async function resolveBatchProcessor(queue: string, jobProcessor?: JobProcessor): Promise<BatchProcessor | null> {
   await loadProcessorModules();
-  return exact.get(queue) ?? patterns.find((p) => p.re.test(queue))?.processor ?? null;
+  const e = exact.get(queue) ?? patterns.find((p) => p.re.test(queue));
+  if (!e || (e.batches && jobProcessor && e.batches !== jobProcessor)) return null;
+  return e.processor;
 }

@@ -34,4 +34,4 @@ export async function processUserDataJob(job: Pick<Job, 'name' | 'data' | 'id'>,
 }
 
 registerProcessor(USER_DATA_QUEUE_PATTERN, processUserDataJob);
-registerBatchProcessor(USER_DATA_QUEUE_PATTERN, processUserDataBatch); // horizon's shard consumer: N frames, one transaction
+registerBatchProcessor(USER_DATA_QUEUE_PATTERN, processUserDataBatch, processUserDataJob); // horizon's shard consumer: N frames, one transaction
