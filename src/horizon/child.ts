@@ -59,7 +59,7 @@ export type ParentMessage = { t: 'pause' } | { t: 'continue' } | { t: 'stop'; re
 
 interface Consumer {
   queue: string;
-  worker: QueueWorker;
+  worker: Pick<QueueWorker, 'start' | 'close' | 'stats' | 'bullWorker'>;
   lastPickAt: number;
   busy: number;
 }
@@ -109,7 +109,7 @@ export class HorizonChild {
     return { jobs: this.jobs, failed: this.failed };
   }
 
-  consumer(queue: string): QueueWorker | null {
+  consumer(queue: string): Consumer['worker'] | null {
     return this.consumers.get(queue)?.worker ?? null;
   }
 
@@ -172,7 +172,33 @@ export class HorizonChild {
   private async startConsumer(queue: string): Promise<void> {
     const shard = this.spec.kind === 'shards';
     const c: Consumer = { queue, worker: null as unknown as QueueWorker, lastPickAt: this.deps.clock.now(), busy: 0 };
-    c.worker = new QueueWorker(
+    // A shard with a batch processor (user-data): N jobs per call, one transaction (src/horizon/batch-consumer.ts).
+    const batch = shard ? await (await import('../queue/batch-processors.js')).resolveBatchProcessor(queue, await resolveProcessor(queue)) : null;
+    const maxBatch = (this.spec as { batchSize?: number }).batchSize;
+    if (batch && maxBatch !== 0) {
+      const { BatchConsumer } = await import('./batch-consumer.js');
+      c.worker = new BatchConsumer(
+        { config: this.deps.config, db: this.deps.db, redis: this.deps.redis, clock: this.deps.clock, log: this.deps.log },
+        {
+          queue,
+          processor: batch,
+          maxBatch,
+          lockDurationMs: this.spec.lockDurationMs,
+          retryAttempts: this.spec.retryAttempts,
+          retryBackoffMs: this.spec.retryBackoffMs,
+          closeTimeoutMs: Math.max(1000, this.spec.terminateWaitMs),
+          onJobStart: () => {
+            c.lastPickAt = this.deps.clock.now();
+            c.busy++;
+          },
+          onJobEnd: (job, outcome) => {
+            c.busy = Math.max(0, c.busy - 1);
+            c.lastPickAt = this.deps.clock.now();
+            this.onJobEnd(job, outcome);
+          },
+        },
+      );
+    } else c.worker = new QueueWorker(
       { config: this.deps.config, db: this.deps.db, redis: this.deps.redis, clock: this.deps.clock, log: this.deps.log },
       {
         queue,

@@ -11,6 +11,8 @@
  */
 import { UnrecoverableError, type Job } from 'bullmq';
 import { registerProcessor, type WorkerContext } from '../processors.js';
+import { registerBatchProcessor } from '../batch-processors.js';
+import { processUserDataBatch } from './batch.js';
 import { USER_DATA_JOB } from '../user-data.js';
 import { applyUserDataFrames, type ApplyDeps, type FrameResult } from './apply.js';
 
@@ -38,3 +40,4 @@ export async function processUserDataJob(job: Pick<Job, 'name' | 'data' | 'id'>,
 }
 
 registerProcessor(USER_DATA_QUEUE_PATTERN, processUserDataJob);
+registerBatchProcessor(USER_DATA_QUEUE_PATTERN, processUserDataBatch, processUserDataJob); // horizon's shard consumer: N frames, one transaction
