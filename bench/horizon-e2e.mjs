@@ -2,6 +2,9 @@
 // bench/horizon-e2e (issue 6, benchmark 2): end-to-end latency from a simulator frame to the updated order
 // row, at RATE frames/s (default 500) for SECONDS s (default 10). Target: p99 ≤ 50 ms.
 //
+//   npm run bench:horizon-e2e      (after npm run build; env: RATE=500 SECONDS=10 ACCOUNTS=100 ORDERS=60
+//                                    DBS=postgres,sqlite PG_URL=… REDIS_URL=…)
+//
 // Per database (DBS=postgres,sqlite): an isolated PostgreSQL schema or SQLite file, a private Redis
 // prefix; ACCOUNTS (100) accounts created through the repository flow (encrypted keys), registered in the
 // simulator (its own process, `kraite:simulate-binance`), each with an open position and ORDERS (60) NEW
