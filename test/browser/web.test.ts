@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ARTISAN, ROOT, createTestContext, type TestContext } from '../support/context.js';
 import { childEnv } from '../support/artisan.js';
 import { seedDemo } from '../../src/db/seed/demo.js';
@@ -23,6 +23,7 @@ import { QueueFactory } from '../../src/queue/queues.js';
 import { newTotpSecret, totpCode } from '../../src/web/auth/totp.js';
 import { HOSTS } from '../web/support/web.js';
 import { enableUserTotp, seedDriftSnapshots, seedFleet, seedNotifications, seedScheduleRuns, seedSteps, seedUser } from '../web/support/fixtures.js';
+import { describeOnce } from '../support/passes.js';
 
 const SHOTS = path.join(ROOT, 'test-results', 'browser');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -142,7 +143,7 @@ afterAll(async () => {
   await ctx?.cleanup();
 });
 
-describe('login', () => {
+describeOnce('login', () => {
   it('refuses a bad password', async () => {
     const page = await newPage();
     await login(page, ADMIN.email, 'not the password');
@@ -177,7 +178,7 @@ describe('login', () => {
   });
 });
 
-describe('admin pages', () => {
+describeOnce('admin pages', () => {
   let page: Page;
 
   beforeAll(async () => {
@@ -328,7 +329,7 @@ describe('admin pages', () => {
   });
 });
 
-describe('docs and marketing', () => {
+describeOnce('docs and marketing', () => {
   it('docs search finds a command page', async () => {
     const page = await newPage();
     await page.goto(docs('/'));

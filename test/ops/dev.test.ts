@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { ARTISAN, ROOT, createTestContext, type TestContext } from '../support/context.js';
 import { artisan, childEnv } from '../support/artisan.js';
 import { pidsWithEnv } from '../support/supervisord.js';
@@ -20,6 +20,7 @@ import { planRedis, REDIS_HELP, freePort, listening, waitListening } from '../..
 import type { DevState } from '../../src/ops/dev/box.js';
 import { connectRedis, closeRedis } from '../../src/redis/connection.js';
 import { systemClock } from '../../src/support/clock.js';
+import { describeOnce } from '../support/passes.js';
 
 const until = async <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> => {
   const deadline = Date.now() + timeoutMs;
@@ -99,7 +100,7 @@ class Client {
   }
 }
 
-describe('bin/artisan dev', () => {
+describeOnce('bin/artisan dev', () => {
   let ctx: TestContext;
   let dev: ChildProcess | null = null;
   let out = '';
@@ -270,7 +271,7 @@ describe('bin/artisan dev', () => {
   }, 180_000);
 });
 
-describe('dev: refusals', () => {
+describeOnce('dev: refusals', () => {
   it('refuses to run a demo box when APP_ENV=production', async () => {
     const r = await artisan(['dev', '--port=0', '--sim-port=0'], { APP_ENV: 'production', ENV_FILE: path.join(os.tmpdir(), 'athena-dev-no-env'), STORAGE_PATH: fs.mkdtempSync(path.join(os.tmpdir(), 'athena-dev-prod-')) });
     expect(r.exitCode).toBe(1);
@@ -278,7 +279,7 @@ describe('dev: refusals', () => {
   });
 });
 
-describe('dev: Redis', () => {
+describeOnce('dev: Redis', () => {
   it('starts a private redis-server when REDIS_URL is unset and nothing listens, and stops it', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'athena-dev-redis-'));
     const unused = await freePort();

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import type { Redis } from 'ioredis';
 import { createTestContext, ARTISAN, ROOT, type TestContext } from '../support/context.js';
@@ -30,6 +30,7 @@ import { RedisEventMutex } from '../../src/kernel/redis-mutex.js';
 import { dispatchPause } from '../../src/support/box-flags.js';
 import { systemClock, FakeClock } from '../../src/support/clock.js';
 import { createLogger } from '../../src/support/log.js';
+import { describeOnce } from '../support/passes.js';
 
 let cluster: LocalRedisCluster;
 let ctx: TestContext;
@@ -101,7 +102,7 @@ async function keysByNode(): Promise<Map<number, string[]>> {
   return out;
 }
 
-describe('configuration', () => {
+describeOnce('configuration', () => {
   it('REDIS_CLUSTER hash-tags the key prefix; bad combinations are named', () => {
     expect(config.redis.cluster).toBe(true);
     expect(config.redis.prefix).toBe(`{${ctx.prefix}}`);
@@ -125,7 +126,7 @@ describe('configuration', () => {
   });
 });
 
-describe('enqueue → dispatch → process on a 3-node cluster', () => {
+describeOnce('enqueue → dispatch → process on a 3-node cluster', () => {
   it('steps created by the Step API are dispatched by the daemon and run once each by horizon and queue:work', async () => {
     expect(isCluster(redis)).toBe(true);
     // 200 blocks of 2 sequential steps through the CLI (the Step API), and 100 single steps in-process.
@@ -180,7 +181,7 @@ describe('enqueue → dispatch → process on a 3-node cluster', () => {
   });
 });
 
-describe('multi-key features on the cluster', () => {
+describeOnce('multi-key features on the cluster', () => {
   it('dispatch pause flags (MGET over two keys) through the CLI and the daemon', async () => {
     const paused = await artisan(['steps:pause', '--reason=cluster test'], childEnv(env));
     expect(paused.exitCode, paused.stderr).toBe(0);

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ROOT, createTestContext, type TestContext } from '../support/context.js';
 import { childEnv } from '../support/artisan.js';
 import { ensureSupervisord, pidsWithEnv, rewriteProgramConf, Supervisord } from '../support/supervisord.js';
@@ -18,6 +18,7 @@ import { descendants, isAlive } from '../../src/ops/process-tree.js';
 import { freePort } from '../../src/ops/dev/redis.js';
 import { hasCommand } from '../../src/ops/dev/box.js';
 import { systemClock } from '../../src/support/clock.js';
+import { describeOnce } from '../support/passes.js';
 
 const SUPERVISOR_DIR = path.join(ROOT, 'supervisor');
 
@@ -54,7 +55,7 @@ const until = async <T>(what: string, fn: () => Promise<T | null | undefined | f
   }
 };
 
-describe('supervisor/*.conf', () => {
+describeOnce('supervisor/*.conf', () => {
   it('one conf per long-running program, each with autostart, autorestart, stopasgroup, killasgroup, stopwaitsecs above its graceful shutdown, logs and environment', () => {
     const files = fs.readdirSync(SUPERVISOR_DIR).filter((f) => f.endsWith('.conf'));
     expect(files.sort()).toEqual(PROGRAMS.map((p) => `${p}.conf`).sort());
@@ -98,7 +99,7 @@ describe('supervisor/*.conf', () => {
   });
 });
 
-describe('supervisord runs the programs', () => {
+describeOnce('supervisord runs the programs', () => {
   let ctx: TestContext;
   let sim: BinanceSimulator;
   let sup: Supervisord | null = null;

@@ -29,10 +29,20 @@ afterAll(async () => {
   await ctx?.cleanup();
 });
 
+const outputs = new WeakMap<ResultPromise, { text: string }>();
+
 function spawnArtisan(args: string[], env: Record<string, string> = {}): ResultPromise {
   const child = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...ctx.env, ...env }), extendEnv: false, reject: false, all: true });
+  const out = { text: '' };
+  child.all?.on('data', (d: Buffer) => (out.text += d.toString()));
+  outputs.set(child, out);
   children.push(child);
   return child;
+}
+
+/** Until the daemon said it started (its signal handlers are in place from then on). */
+async function started(child: ResultPromise): Promise<void> {
+  await until('the daemon to start', async () => (outputs.get(child)?.text ?? '').includes('dispatch daemon started'), 120_000);
 }
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
@@ -74,8 +84,9 @@ describe('dispatcher processes', () => {
     for (let i = 0; i < 10; i++) await steps.createBlocks(Array.from({ length: 1000 }, () => ({ steps: [{ class: 'noop' }] })));
     const ids: number[] = (await ctx.db(t.steps).select('id')).map((r: { id: number }) => Number(r.id));
     expect(ids).toHaveLength(10_000);
-    const a = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500']);
-    const b = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500']);
+    const a = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500'], { LOG_LEVEL: 'info' });
+    const b = spawnArtisan(['kraite:dispatch-daemon', '--concurrency=10', '--max-per-tick=500'], { LOG_LEVEL: 'info' });
+    await Promise.all([started(a), started(b)]);
     await until('every step dispatched', async () => (await count({ state: 'pending' })) === 0);
     const [ra, rb] = await Promise.all([stop(a), stop(b)]);
     expect([ra.exitCode, rb.exitCode]).toEqual([0, 0]);
