@@ -50,7 +50,7 @@ import { recordSaturation } from './saturation.js';
 import type { StepState } from './states.js';
 import { laneKey, laneName, metricGroup, stepTables, type Lane, type StepTables } from './tables.js';
 
-export const DEFAULT_MAX_PER_TICK = 100;
+export const DEFAULT_MAX_PER_TICK = 500;
 export const LOCK_STALE_MS = 20_000;
 export const SLOW_TICK_MS = 5_000;
 /** Safety cap on one tick's high-priority pass (the reference has none). */
@@ -103,7 +103,7 @@ export interface DispatcherDeps {
 }
 
 export interface DispatcherOptions {
-  /** Cap of the normal pass per tick (0 = unbounded). Default 100. */
+  /** Cap of the normal pass per tick (0 = unbounded). Default 500 (Kraite: 100). */
   maxPerTick?: number;
   lockStaleMs?: number;
   slowTickMs?: number;

@@ -13,7 +13,7 @@ export default class DispatchDaemon extends BaseCommand {
     sleep: Flags.integer({ description: 'Longest wait (ms) between cycles while steps are active', default: 1000, min: 1 }),
     'idle-sleep': Flags.integer({ description: 'Longest wait (ms) between cycles when idle or gated', default: 500, min: 1 }),
     concurrency: Flags.integer({ description: 'Groups ticked at the same time', default: 4, min: 1, max: 32 }),
-    'max-per-tick': Flags.integer({ description: 'Cap of the normal pass per group tick (0 = no cap)', default: 100, min: 0 }),
+    'max-per-tick': Flags.integer({ description: 'Cap of the normal pass per group tick (0 = no cap)', default: 500, min: 0 }),
   };
   static override enableJsonFlag = false;
 

@@ -15,7 +15,7 @@ export default class StepsDispatch extends BaseCommand {
   static override flags = {
     group: groupFlag,
     prefix: prefixFlag,
-    'max-per-tick': Flags.integer({ description: 'Cap of the normal pass per tick (0 = no cap)', default: 100, min: 0 }),
+    'max-per-tick': Flags.integer({ description: 'Cap of the normal pass per tick (0 = no cap)', default: 500, min: 0 }),
     force: Flags.boolean({ description: 'Dispatch even while dispatch is paused' }),
   };
 
