@@ -48,6 +48,8 @@ export interface RunningHorizon {
   output(): string;
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number>;
+  /** Wait (up to timeoutMs) for the process to exit by itself; its exit code (-1 if killed by a signal). */
+  exited(timeoutMs?: number): Promise<number>;
 }
 
 export function startHorizon(ctx: TestContext, env: Record<string, string>): RunningHorizon {
@@ -69,6 +71,15 @@ export function startHorizon(ctx: TestContext, env: Record<string, string>): Run
     async stop() {
       if (proc.exitCode === null && proc.pid) proc.kill('SIGTERM');
       return exit();
+    },
+    async exited(timeoutMs = 60_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`horizon did not exit within ${timeoutMs} ms`)), timeoutMs)));
+      try {
+        return await Promise.race([exit(), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }
