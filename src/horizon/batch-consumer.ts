@@ -36,6 +36,7 @@ import { WORKER_METRICS_MINUTES, type JobOutcome, type QueueWorkerDeps } from '.
 import { queuePrefix } from '../redis/keys.js';
 import { errorMessage } from '../support/errors.js';
 import { ShardLeases } from './leases.js';
+import { isInfrastructureError } from './child.js';
 
 export const DEFAULT_MAX_BATCH = 200;
 /** getNextJob calls in flight at once while filling a batch. */
@@ -308,10 +309,23 @@ export class BatchConsumer {
   private async applyInPlace(jobs: Job[]): Promise<BatchOutcome[]> {
     const attempts = Math.max(1, this.opts.retryAttempts);
     let last: unknown;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    for (let attempt = 1, waits = 0; attempt <= attempts; attempt++) {
       const r = await this.tryOnce(jobs);
       if (r.ok) return r.outcomes;
       last = r.error;
+      if (isInfrastructureError(r.error)) {
+        // The database or Redis is away: nothing is wrong with the frames. Wait (backing off up to 5 s) without
+        // spending an attempt, until the server is back or the consumer closes — never fail them for it.
+        waits++;
+        this.deps.log.warn('shard batch waits for the database or Redis; retrying in place', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, waits, error: errorMessage(r.error) });
+        try {
+          await this.deps.clock.sleep(Math.min(5000, this.opts.retryBackoffMs * 2 ** Math.min(waits, 10)), this.shutdown.signal);
+        } catch {
+          throw new Abandoned('closed');
+        }
+        attempt--;
+        continue;
+      }
       if (jobs.length === 1 && isUnrecoverable(r.error)) return [{ ok: false, error: r.error as Error }];
       if (attempt < attempts) {
         this.deps.log.warn('shard batch failed; retrying in place', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, attempt, error: errorMessage(r.error) });
