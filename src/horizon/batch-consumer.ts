@@ -36,7 +36,7 @@ import { WORKER_METRICS_MINUTES, type JobOutcome, type QueueWorkerDeps } from '.
 import { queuePrefix } from '../redis/keys.js';
 import { errorMessage } from '../support/errors.js';
 import { ShardLeases } from './leases.js';
-import { isInfrastructureError } from './child.js';
+import { finalError, isUnrecoverable, retryInPlace, RetryAbandoned } from '../support/retry-in-place.js';
 
 export const DEFAULT_MAX_BATCH = 200;
 /** getNextJob calls in flight at once while filling a batch. */
@@ -307,33 +307,25 @@ export class BatchConsumer {
 
   /** The batch with in-place retries; a batch that keeps failing is split to isolate the failing job. */
   private async applyInPlace(jobs: Job[]): Promise<BatchOutcome[]> {
-    const attempts = Math.max(1, this.opts.retryAttempts);
-    let last: unknown;
-    for (let attempt = 1, waits = 0; attempt <= attempts; attempt++) {
-      const r = await this.tryOnce(jobs);
-      if (r.ok) return r.outcomes;
-      last = r.error;
-      if (isInfrastructureError(r.error)) {
-        // The database or Redis is away: nothing is wrong with the frames. Wait (backing off up to 5 s) without
-        // spending an attempt, until the server is back or the consumer closes — never fail them for it.
-        waits++;
-        this.deps.log.warn('shard batch waits for the database or Redis; retrying in place', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, waits, error: errorMessage(r.error) });
-        try {
-          await this.deps.clock.sleep(Math.min(5000, this.opts.retryBackoffMs * 2 ** Math.min(waits, 10)), this.shutdown.signal);
-        } catch {
-          throw new Abandoned('closed');
-        }
-        attempt--;
-        continue;
-      }
-      if (jobs.length === 1 && isUnrecoverable(r.error)) return [{ ok: false, error: r.error as Error }];
-      if (attempt < attempts) {
-        this.deps.log.warn('shard batch failed; retrying in place', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, attempt, error: errorMessage(r.error) });
-        await this.backoff(attempt);
-      }
+    let r;
+    try {
+      r = await retryInPlace(() => this.applyOnce(jobs), {
+        attempts: this.opts.retryAttempts,
+        backoffMs: this.opts.retryBackoffMs,
+        clock: this.deps.clock,
+        signal: this.shutdown.signal,
+        log: this.deps.log,
+        what: 'shard batch',
+        fields: { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id },
+        isFinal: (err) => jobs.length === 1 && isUnrecoverable(err),
+      });
+    } catch (err) {
+      if (err instanceof RetryAbandoned) throw new Abandoned('closed');
+      throw err;
     }
-    if (jobs.length === 1) return [{ ok: false, error: await finalError(last, attempts) }];
-    this.deps.log.warn('shard batch keeps failing; splitting it to isolate the failing job', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, error: errorMessage(last) });
+    if (r.ok) return r.value;
+    if (jobs.length === 1) return [{ ok: false, error: isUnrecoverable(r.error) ? (r.error as Error) : await finalError(r.error, r.attempts) }];
+    this.deps.log.warn('shard batch keeps failing; splitting it to isolate the failing job', { queue: this.opts.queue, jobs: jobs.length, first: jobs[0]!.id, error: errorMessage(r.error) });
     return this.isolate(jobs);
   }
 
@@ -349,23 +341,25 @@ export class BatchConsumer {
     return out;
   }
 
-  private async tryOnce(jobs: Job[]): Promise<{ ok: true; outcomes: BatchOutcome[] } | { ok: false; error: unknown }> {
+  /** One call of the batch processor; throws its error (Abandoned once the consumer is force-closed). */
+  private async applyOnce(jobs: Job[]): Promise<BatchOutcome[]> {
     if (this.shutdown.signal.aborted) throw new Abandoned('closed');
     try {
       const outcomes = await this.opts.processor(jobs, this.ctx);
       if (!Array.isArray(outcomes) || outcomes.length !== jobs.length) throw new Error(`the batch processor of ${this.opts.queue} returned ${Array.isArray(outcomes) ? outcomes.length : typeof outcomes} outcomes for ${jobs.length} jobs`);
-      return { ok: true, outcomes };
+      return outcomes;
     } catch (error) {
       if (this.shutdown.signal.aborted) throw new Abandoned('closed');
-      return { ok: false, error };
+      throw error;
     }
   }
 
-  private async backoff(attempt: number): Promise<void> {
+  private async tryOnce(jobs: Job[]): Promise<{ ok: true; outcomes: BatchOutcome[] } | { ok: false; error: unknown }> {
     try {
-      await this.deps.clock.sleep(this.opts.retryBackoffMs * attempt, this.shutdown.signal);
-    } catch {
-      throw new Abandoned('closed');
+      return { ok: true, outcomes: await this.applyOnce(jobs) };
+    } catch (error) {
+      if (error instanceof Abandoned) throw error;
+      return { ok: false, error };
     }
   }
 
@@ -482,16 +476,4 @@ export class BatchConsumer {
     })();
     return this.closing;
   }
-}
-
-function isUnrecoverable(err: unknown): boolean {
-  const name = (err as Error)?.name;
-  return name === 'UnrecoverableError' || name === 'UnrecoverableJobError';
-}
-
-async function finalError(err: unknown, attempts: number): Promise<Error> {
-  const { UnrecoverableError } = await import('bullmq');
-  const e = new UnrecoverableError(`${errorMessage(err)} (failed ${attempts} time(s) in place)`);
-  e.stack = `${e.message}\n${(err as Error)?.stack ?? ''}`;
-  return e;
 }

@@ -21,6 +21,7 @@ import { queuePrefix } from '../redis/keys.js';
 import type { Clock } from '../support/clock.js';
 import { errorMessage } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
+import { finalError, isUnrecoverable, retryInPlace, RetryAbandoned } from '../support/retry-in-place.js';
 import { resolveProcessor, type JobProcessor } from '../queue/processors.js';
 import { QueueWorker, type JobOutcome } from '../queue/worker.js';
 import { QueueFactory } from '../queue/queues.js';
@@ -77,6 +78,7 @@ export class HorizonChild {
   private paused: boolean;
   private stopping: string | null = null;
   private jobs = 0;
+  private warnedBaseline = false;
   private failed = 0;
   private runtimeMs = 0;
   private readonly startedAt: number;
@@ -133,38 +135,24 @@ export class HorizonChild {
    * second would fail every frame that arrives during a database restart.
    */
   private retryInPlace(base: JobProcessor): JobProcessor {
-    const attempts = Math.max(1, this.spec.retryAttempts);
     return async (job, ctx) => {
-      let attempt = 0;
-      for (let tries = 1; ; tries++) {
-        try {
-          return await base(job, ctx);
-        } catch (err) {
-          if (ctx.signal.aborted) return new Promise(() => undefined); // forced shutdown: leave it active for the next holder
-          if ((err as Error)?.name === 'UnrecoverableError') throw err; // the processor says a retry cannot help
-          if (isInfrastructureError(err)) {
-            this.deps.log.warn('shard job waits for the database or Redis; retrying in place', { queue: job.queueName, job: job.id, tries, error: errorMessage(err) });
-            try {
-              await this.deps.clock.sleep(Math.min(5000, this.spec.retryBackoffMs * 2 ** Math.min(tries, 10)), ctx.signal);
-            } catch {
-              return new Promise(() => undefined);
-            }
-            continue;
-          }
-          attempt++;
-          if (attempt >= attempts) {
-            const { UnrecoverableError } = await import('bullmq');
-            const e = new UnrecoverableError(`${errorMessage(err)} (failed ${attempt} time(s) in place)`);
-            e.stack = `${e.message}\n${(err as Error)?.stack ?? ''}`;
-            throw e;
-          }
-          this.deps.log.warn('shard job failed; retrying in place', { queue: job.queueName, job: job.id, attempt, error: errorMessage(err) });
-          try {
-            await this.deps.clock.sleep(this.spec.retryBackoffMs * attempt, ctx.signal);
-          } catch {
-            return new Promise(() => undefined);
-          }
-        }
+      try {
+        const r = await retryInPlace(() => base(job, ctx), {
+          attempts: this.spec.retryAttempts,
+          backoffMs: this.spec.retryBackoffMs,
+          clock: this.deps.clock,
+          signal: ctx.signal,
+          log: this.deps.log,
+          what: 'shard job',
+          fields: { queue: job.queueName, job: job.id },
+          isFinal: isUnrecoverable, // the processor says a retry cannot help
+        });
+        if (r.ok) return r.value;
+        throw isUnrecoverable(r.error) ? r.error : await finalError(r.error, r.attempts);
+      } catch (err) {
+        // Forced shutdown: leave the job active for the next holder of the shard.
+        if (err instanceof RetryAbandoned) return new Promise(() => undefined);
+        throw err;
       }
     };
   }
@@ -346,7 +334,15 @@ export class HorizonChild {
 
   private checkLimits(): void {
     if (this.spec.maxTimeMs > 0 && this.deps.clock.now() - this.startedAt >= this.spec.maxTimeMs) this.stop('max-time');
-    else if (this.rss() > this.spec.memoryMb) this.stop('memory');
+    else if (this.rss() > this.spec.memoryMb) {
+      // Memory grows with work. A worker that is over the limit before its first job would only be
+      // restarted into the same state, in a loop that drains nothing: warn once and keep working.
+      if (this.jobs > 0) this.stop('memory');
+      else if (!this.warnedBaseline) {
+        this.warnedBaseline = true;
+        this.deps.log.warn('memory limit is below a fresh worker\'s footprint; recycling waits for the first job', { rss_mb: this.rss(), memory_mb: this.spec.memoryMb });
+      }
+    }
   }
 
   private async flushSamples(): Promise<void> {
@@ -396,7 +392,7 @@ export class HorizonChild {
     this.deps.log.info('horizon worker stopping', { reason, supervisor: this.spec.name });
     if (hard) {
       this.hard = true;
-      for (const c of this.consumers.values()) c.worker.bullWorker?.close(true).catch(() => undefined);
+      for (const c of this.consumers.values()) c.worker.bullWorker?.close(true).catch((err) => this.deps.log.warn('hard close of a worker failed', { queue: c.queue, error: errorMessage(err) }));
     }
     this.stopped.abort();
   }
@@ -442,19 +438,8 @@ export class HorizonChild {
     this.consumers.clear();
     if (this.spec.kind === 'shards' && !this.hard) await this.leases.releaseAll(release, this.token).catch(() => []);
     this.held.clear();
-    await this.flushSamples().catch(() => undefined);
+    await this.flushSamples().catch((err) => this.deps.log.warn('the last metrics samples could not be written', { error: errorMessage(err) }));
     await this.queues.close();
     this.deps.send?.({ t: 'bye', reason: this.stopping });
   }
-}
-
-/** The database or Redis is unreachable or restarting: nothing wrong with the job itself. */
-export function isInfrastructureError(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
-  const code = String(e?.code ?? '');
-  // network; PostgreSQL admin shutdown / cannot connect now / connection failures; MySQL server gone; SQLite busy
-  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'PROTOCOL_CONNECTION_LOST', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED'];
-  if (codes.includes(code)) return true;
-  if (e?.name === 'KnexTimeoutError') return true;
-  return /Connection terminated|Connection is closed|connect ECONNREFUSED|server closed the connection|Stream isn't writeable/i.test(String(e?.message ?? ''));
 }

@@ -199,6 +199,30 @@ describe('liveness', () => {
   }, 30_000);
 });
 
+describe('memory limit', () => {
+  it('recycles after a job past the limit, but never a fresh worker that has done nothing (that would loop)', async () => {
+    registerProcessor('hz-mem-unit', async () => null);
+    const clock = new FakeClock(Date.now());
+    const lines: string[] = [];
+    const memLog = createLogger('test', {}, { write: (l: string) => void lines.push(l) });
+    const spec: ChildSpec = { ...supCfg({ name: 'mem', queues: ['hz-mem-unit'], memoryMb: 5 }), shardsPerProcess: 0, paused: false, terminateWaitMs: 5000 };
+    const child = new HorizonChild({ config: ctx.config, db: ctx.db, redis: daemonRedis, clock, log: memLog, rssMb: () => 10 }, spec);
+    await child.start();
+    try {
+      await child.tick();
+      await child.tick();
+      expect(child.stopReason).toBeNull();
+      expect(lines.filter((l) => l.includes('memory limit is below')).length).toBe(1);
+      await (await queues.queue('hz-mem-unit')).add('J', { i: 1 });
+      await until('recycled after its first job', () => child.stopReason === 'memory', 10_000);
+      expect(child.stats.jobs).toBe(1);
+    } finally {
+      child.stop('test');
+      await child.close();
+    }
+  }, 30_000);
+});
+
 describe('metrics', () => {
   it('summarises samples per queue and job name and keeps 24 h of snapshots', async () => {
     expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 50)).toBe(5);

@@ -19,8 +19,10 @@ beforeAll(async () => {
   await createRecorderTables(ctx.db);
   queues = queueFactory(ctx);
 });
-afterEach((t) => {
+afterEach(async (t) => {
   if (t.task.result?.state === 'fail' && horizon) process.stderr.write(`--- horizon output (tail)\n${horizon.output().slice(-6000)}\n`);
+  // A test that failed half-way must not leave the "broken" cause behind for the next one.
+  await ctx.redis.del(`${ctx.prefix}:hztest:broken`);
 });
 afterAll(async () => {
   if (horizon) await horizon.stop();

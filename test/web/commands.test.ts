@@ -123,13 +123,18 @@ describe('runner', () => {
   it('runs one instance per command at a time, and lets the cancel stop it', async () => {
     const r = runner();
     const id = await r.start('kraite:slow', { argv: ['slow'], display: ['slow'] }, { userId: 1, email: 'a@b.c' });
+    let seen = '';
+    r.subscribe(id, (e) => {
+      if (e.type === 'output') seen += e.data;
+    });
     await expect(r.start('kraite:slow', { argv: ['slow'], display: ['slow'] }, { userId: 2, email: 'other@b.c' })).rejects.toThrow(new RunConflict(`kraite:slow is already running (run #${id}); one run per command at a time.`, id));
     // another runner (another web process) sees the same Redis lock
     await expect(runner().start('kraite:slow', { argv: ['slow'], display: [] }, { userId: 2, email: 'x' })).rejects.toBeInstanceOf(RunConflict);
     // a different command is not blocked
     const other = await r.start('kraite:other', { argv: ['fast'], display: [] }, { userId: 1, email: 'a@b.c' });
     await finished(r, other);
-    await new Promise((res) => setTimeout(res, 300));
+    // Cancel once the command has printed its first tick (on a loaded box that can take a while).
+    for (const end = Date.now() + 30_000; !seen.includes('tick 1') && Date.now() < end; ) await new Promise((res) => setTimeout(res, 50));
     expect(r.cancel(id, 'a@b.c')).toBe(true);
     await finished(r, id);
     const row = (await getRun(ctx.db, id))!;
