@@ -79,6 +79,7 @@ export class HorizonChild {
   private stopping: string | null = null;
   private jobs = 0;
   private warnedBaseline = false;
+  private rssCheckedAt = -Infinity;
   private failed = 0;
   private runtimeMs = 0;
   private readonly startedAt: number;
@@ -116,7 +117,7 @@ export class HorizonChild {
   }
 
   private rss(): number {
-    return this.deps.rssMb ? this.deps.rssMb() : Math.round(process.memoryUsage().rss / 1048576);
+    return this.deps.rssMb ? this.deps.rssMb() : Math.round(process.memoryUsage.rss() / 1048576);
   }
 
   private async processorFor(queue: string): Promise<JobProcessor> {
@@ -223,7 +224,12 @@ export class HorizonChild {
     this.runtimeMs += o.runtimeMs;
     if (this.samples.length < 10_000) this.samples.push(`${job.queueName}|${job.name}|${o.runtimeMs}|${o.waitMs}|${o.ok ? 1 : o.final ? 0 : 2}`);
     if (this.spec.maxJobs > 0 && this.jobs >= this.spec.maxJobs) this.stop('max-jobs');
-    if (this.rss() > this.spec.memoryMb) this.stop('memory');
+    // Reading the RSS costs a system call: after a job, at most every 250 ms (a batch finishes many at once).
+    const now = this.deps.clock.now();
+    if (now - this.rssCheckedAt >= 250 || this.deps.rssMb) {
+      this.rssCheckedAt = now;
+      if (this.rss() > this.spec.memoryMb) this.stop('memory');
+    }
   }
 
   /** Start consuming (kind 'queues') or claim shards (kind 'shards'). */

@@ -9,6 +9,7 @@ import { createTestContext, type TestContext } from '../support/context.js';
 import { applyUserDataFrames, idempotencyKey, type UserDataFrame } from '../../src/queue/user-data/apply.js';
 import { canonicalJson, normalizeFrame } from '../../src/queue/user-data/normalise.js';
 import { normalizeDecimal } from '../../src/support/decimal.js';
+import { updateMirroredOrders } from '../../src/db/repositories/user-data-stream.js';
 import { account, accountUpdate, algoUpdate, deps, frameCount, order, orderRow, otu, position, snapshot, stepsOf, T0 } from './helpers.js';
 
 let ctx: TestContext;
@@ -432,5 +433,36 @@ describe('replays, batches and atomicity', () => {
     const again = await apply(acc, frames);
     expect(again.map((r) => r.recorded)).toEqual([false, false]);
     expect(await frameCount(ctx.db, acc)).toBe(2);
+  });
+});
+
+describe('the batched order write', () => {
+  it('writes many orders in one statement, each under its own rank guard; a row another writer moved further is left alone and reported', async () => {
+    const acc = await account(ctx.db, 'batched-write');
+    const pos = await position(ctx.db, acc, { symbol: 'SOLUSDT', direction: 'LONG' });
+    const a = await order(ctx.db, { positionId: pos, exchangeId: '12001', price: '10' });
+    const b = await order(ctx.db, { positionId: pos, exchangeId: null, clientId: 'k-batched-b', price: '11' });
+    const c = await order(ctx.db, { positionId: pos, exchangeId: '12003', price: '12', status: 'FILLED' }); // moved further by "another writer"
+    const at = new Date(T0 + 60_000);
+    const upTo = (...s: string[]) => s;
+    const changed = await updateMirroredOrders(ctx.db, [
+      { orderId: a, overwritable: upTo('NEW', 'PARTIALLY_FILLED'), status: 'PARTIALLY_FILLED', price: d('10.5'), exchangeOrderId: null },
+      { orderId: b, overwritable: upTo('NEW', 'PARTIALLY_FILLED'), status: 'PARTIALLY_FILLED', price: null, exchangeOrderId: '12002' },
+      { orderId: c, overwritable: upTo('NEW', 'PARTIALLY_FILLED'), status: 'PARTIALLY_FILLED', price: d('99'), exchangeOrderId: null },
+    ], at);
+    expect([...changed].sort()).toEqual([a, b].sort());
+    expect(await orderRow(ctx.db, a)).toMatchObject({ status: 'PARTIALLY_FILLED', price: d('10.5'), exchange_order_id: '12001', quantity: d('12.5') });
+    expect(await orderRow(ctx.db, b)).toMatchObject({ status: 'PARTIALLY_FILLED', price: d('11'), exchange_order_id: '12002' });
+    expect(await orderRow(ctx.db, c)).toMatchObject({ status: 'FILLED', price: d('12'), exchange_order_id: '12003' });
+    // a known exchange id is never replaced
+    await updateMirroredOrders(ctx.db, [{ orderId: a, overwritable: upTo('NEW', 'PARTIALLY_FILLED', 'FILLED'), status: 'FILLED', price: null, exchangeOrderId: '99999' }], at);
+    expect(await orderRow(ctx.db, a)).toMatchObject({ status: 'FILLED', exchange_order_id: '12001' });
+    // more orders than one statement holds (chunks of 200)
+    const many: number[] = [];
+    for (let i = 0; i < 230; i++) many.push(await order(ctx.db, { positionId: pos, exchangeId: String(13000 + i), price: '1' }));
+    const all = await updateMirroredOrders(ctx.db, many.map((id, i) => ({ orderId: id, overwritable: upTo('NEW', 'PARTIALLY_FILLED', 'FILLED'), status: 'FILLED', price: d(`${i + 1}.25`), exchangeOrderId: null })), at);
+    expect(all.size).toBe(230);
+    const rows = await ctx.db('orders').whereIn('id', many).orderBy('id').select('status', 'price');
+    expect(rows.map((r) => [r.status, normalizeDecimal(String(r.price))])).toEqual(many.map((_, i) => ['FILLED', d(`${i + 1}.25`)]));
   });
 });

@@ -152,17 +152,70 @@ export interface OrderMirrorWrite {
   exchangeOrderId: string | null;
 }
 
+export interface MirroredOrderWrite extends OrderMirrorWrite {
+  orderId: number;
+  /** Statuses the row may hold for the write to apply (the rank guard). */
+  overwritable: string[];
+}
+
+/** Orders per UPDATE statement (about 8 bound values each). */
+const UPDATE_CHUNK = 200;
+
 /**
- * Move an order to the frame's status (and price) unless its current status ranks higher: the update
- * only matches while `status` is one of `overwritable`. `quantity` and `reference_*` are never written.
- * Returns whether the row changed.
+ * Move orders to their frames' status (and price, and exchange id while the row has none) unless the row's
+ * current status ranks higher: each row only changes while its `status` is one of its `overwritable`.
+ * `quantity` and `reference_*` are never written. One UPDATE per chunk of 200 orders (a CASE per column,
+ * the guards grouped). Returns the ids whose row changed: PostgreSQL and SQLite say so with RETURNING;
+ * MySQL has no UPDATE … RETURNING, so there the matched-row count decides, and only when it falls short are
+ * the rows read back (by primary key, under lock) to tell which.
  */
-export async function updateMirroredOrder(q: Knex | Knex.Transaction, orderId: number, overwritable: string[], w: OrderMirrorWrite, now: Date): Promise<boolean> {
-  const set: Record<string, unknown> = { status: w.status, updated_at: now };
-  if (w.price !== null) set.price = w.price;
-  if (w.exchangeOrderId !== null) set.exchange_order_id = q.raw('coalesce(exchange_order_id, ?)', [w.exchangeOrderId]);
-  const n = await q('orders').where('id', orderId).whereIn('status', overwritable).update(set);
-  return Number(n) > 0;
+export async function updateMirroredOrders(q: Knex | Knex.Transaction, writes: MirroredOrderWrite[], now: Date): Promise<Set<number>> {
+  const changed = new Set<number>();
+  const kind = dialect(q as Knex);
+  for (let i = 0; i < writes.length; i += UPDATE_CHUNK) {
+    const chunk = writes.slice(i, i + UPDATE_CHUNK);
+    const sql: string[] = [];
+    const b: unknown[] = [];
+    const caseOf = (col: string, ws: MirroredOrderWrite[], value: string, bind: (w: MirroredOrderWrite) => unknown) => {
+      if (ws.length === 0) return;
+      sql.push(`${col} = case id ${ws.map(() => `when ? then ${value}`).join(' ')} else ${col} end`);
+      for (const w of ws) b.push(w.orderId, bind(w));
+    };
+    caseOf('status', chunk, '?', (w) => w.status);
+    caseOf('price', chunk.filter((w) => w.price !== null), kind === 'pg' ? 'cast(? as numeric)' : '?', (w) => w.price);
+    caseOf('exchange_order_id', chunk.filter((w) => w.exchangeOrderId !== null), 'coalesce(exchange_order_id, ?)', (w) => w.exchangeOrderId);
+    sql.push('updated_at = ?');
+    b.push(now);
+    // The guard, grouped by the allowed statuses (a handful of distinct lists).
+    const byGuard = new Map<string, MirroredOrderWrite[]>();
+    for (const w of chunk) {
+      const k = JSON.stringify(w.overwritable);
+      byGuard.set(k, [...(byGuard.get(k) ?? []), w]);
+    }
+    const where: string[] = [];
+    for (const ws of byGuard.values()) {
+      where.push(`(id in (${ws.map(() => '?').join(', ')}) and status in (${ws[0]!.overwritable.map(() => '?').join(', ')}))`);
+      b.push(...ws.map((w) => w.orderId), ...ws[0]!.overwritable);
+    }
+    const statement = `update orders set ${sql.join(', ')} where ${where.join(' or ')}`;
+    if (kind === 'mysql') {
+      // mysql2 connects with FOUND_ROWS: affectedRows counts the rows the guard matched.
+      const [res] = (await q.raw(statement, b as Knex.RawBinding[])) as unknown as [{ affectedRows: number }];
+      if (Number(res.affectedRows) === chunk.length) {
+        for (const w of chunk) changed.add(w.orderId);
+        continue;
+      }
+      // Some guard failed (another writer moved the row further). Which ones: a row we updated holds our status,
+      // which its guard allows; one we did not holds a status its guard refuses (read under lock, so it stays).
+      const rows = (await q('orders').whereIn('id', chunk.map((w) => w.orderId)).forUpdate().select('id', 'status')) as Array<{ id: number; status: string }>;
+      const status = new Map(rows.map((r) => [Number(r.id), String(r.status)]));
+      for (const w of chunk) if (w.overwritable.includes(status.get(w.orderId) ?? '')) changed.add(w.orderId);
+    } else {
+      const res = (await q.raw(`${statement} returning id`, b as Knex.RawBinding[])) as { rows?: Array<{ id: unknown }> } | Array<{ id: unknown }>;
+      for (const r of Array.isArray(res) ? res : (res.rows ?? [])) changed.add(Number(r.id));
+    }
+  }
+  return changed;
 }
 
 export interface OpenPosition {

@@ -24,7 +24,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
-import { insertFrames, loadAccountOrders, openPositionsFor, pickAccountOrder, updateMirroredOrder, type ApiDataStreamRow, type MirrorOrder, type OpenPosition } from '../../db/repositories/user-data-stream.js';
+import { insertFrames, loadAccountOrders, openPositionsFor, pickAccountOrder, updateMirroredOrders, type ApiDataStreamRow, type MirroredOrderWrite, type MirrorOrder, type OpenPosition } from '../../db/repositories/user-data-stream.js';
 import { findLiveByDedupeKey } from '../../db/steps/repository.js';
 import { dedupeKeyOf, Steps, type StepSpec } from '../../steps/api.js';
 import { notifyDispatcher, type WakeSignal } from '../../steps/notify.js';
@@ -289,18 +289,23 @@ async function mirrorOrder(q: Knex.Transaction | Knex, p: Prepared, r: FrameResu
  * moved it further wins, and the frames that lost are reported stale). quantity is never written.
  */
 async function flushOrders(q: Knex.Transaction | Knex, mirror: OrderMirror, at: Date): Promise<void> {
+  const writes: MirroredOrderWrite[] = [];
+  const resultsOf = new Map<number, FrameResult[]>();
   for (const { original, current, results } of mirror.dirty.values()) {
     const changed = current.status !== original.status || current.price !== original.price || current.exchangeOrderId !== original.exchangeOrderId;
     if (!changed) continue;
-    const ok = await updateMirroredOrder(
-      q,
-      current.id,
-      statusesAtOrBelow(statusRank(current.status) ?? 0),
-      { status: current.status, price: current.price !== original.price ? current.price : null, exchangeOrderId: original.exchangeOrderId === null ? current.exchangeOrderId : null },
-      at,
-    );
-    if (!ok) for (const r of results) r.order = 'stale';
+    writes.push({
+      orderId: current.id,
+      overwritable: statusesAtOrBelow(statusRank(current.status) ?? 0),
+      status: current.status,
+      price: current.price !== original.price ? current.price : null,
+      exchangeOrderId: original.exchangeOrderId === null ? current.exchangeOrderId : null,
+    });
+    resultsOf.set(current.id, results);
   }
+  if (writes.length === 0) return;
+  const done = await updateMirroredOrders(q, writes, at);
+  for (const w of writes) if (!done.has(w.orderId)) for (const r of resultsOf.get(w.orderId)!) r.order = 'stale';
 }
 
 /**
