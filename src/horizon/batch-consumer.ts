@@ -5,7 +5,7 @@
  * src/horizon/leases.ts), so taking several jobs at once keeps the shard's order:
  *
  *   loop: block for the first job (getNextJob, block) → take up to maxBatch − 1 more WITHOUT blocking
- *         (pipelined getNextJob calls, in queue order) → apply them with ONE batch call (one DB transaction)
+ *         (as many pipelined getNextJob calls, in queue order, as LLEN says are waiting) → apply them with ONE batch call (one DB transaction)
  *         → moveToCompleted / moveToFailed every job (pipelined, fetchNext false) → report each job.
  *
  *  - Retry in place: a batch call that throws is retried up to retryAttempts times (backoff retryBackoffMs ×
@@ -89,6 +89,7 @@ export class BatchConsumer {
     private readonly opts: BatchConsumerOptions,
   ) {
     this.queues = new QueueFactory({ prefix: deps.config.redis.prefix, connection: deps.redis });
+    this.waitKey = `${queuePrefix(deps.config.redis.prefix)}:${opts.queue}:wait`;
     const n = opts.maxBatch ?? DEFAULT_MAX_BATCH;
     if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new Error(`batch consumer of ${opts.queue}: maxBatch must be an integer 1..10000 (got ${String(n)})`);
     this.maxBatch = n;
@@ -155,6 +156,7 @@ export class BatchConsumer {
 
   private deferred = new Map<string, Array<() => Promise<void>>>();
   private conn: Redis | null = null;
+  private readonly waitKey: string;
   private keepLocks: NodeJS.Timeout | null = null;
 
   private extendLocks(): void {
@@ -266,7 +268,17 @@ export class BatchConsumer {
   private async fill(batch: Job[]): Promise<void> {
     const w = this.worker!;
     while (batch.length < this.maxBatch && !this.closingFlag && !this.gone) {
-      const want = Math.min(FETCH_PIPELINE, this.maxBatch - batch.length);
+      // Ask for as many jobs as are waiting (one LLEN), not a full pipeline: at a low rate most of a blind
+      // round of fetches would find the queue empty, and each costs a script call on both sides.
+      let waiting: number;
+      try {
+        waiting = await this.conn!.llen(this.waitKey);
+      } catch (err) {
+        this.deps.log.warn('reading the shard length failed while filling a batch', { queue: this.opts.queue, error: errorMessage(err) });
+        return;
+      }
+      if (waiting <= 0) return;
+      const want = Math.min(FETCH_PIPELINE, this.maxBatch - batch.length, waiting);
       const got = await Promise.allSettled(Array.from({ length: want }, () => w.getNextJob(this.token, { block: false })));
       // The calls run in order on one connection: once one finds the queue empty, any later hit is newer still.
       let short = false;
@@ -282,7 +294,7 @@ export class BatchConsumer {
           }
         }
       }
-      if (short) return;
+      if (short || want < FETCH_PIPELINE) return;
     }
   }
 
