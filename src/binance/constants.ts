@@ -10,12 +10,15 @@ export const BINANCE_CODES = {
   TOO_MANY_REQUESTS: -1003,
   TIMESTAMP_OUTSIDE_RECV_WINDOW: -1021,
   INVALID_SIGNATURE: -1022,
+  ILLEGAL_CHARS: -1100,
   TOO_MANY_PARAMETERS: -1101,
   MANDATORY_PARAM_MISSING: -1102,
   BAD_SYMBOL: -1121,
   LISTEN_KEY_NOT_FOUND: -1125,
   BAD_API_KEY_FORMAT: -2014,
   REJECTED_API_KEY: -2015,
+  /** Cancel of an order the exchange does not know, or that is no longer working: "Unknown order sent." */
+  CANCEL_REJECTED: -2011,
   ORDER_NOT_FOUND: -2013,
 } as const;
 

@@ -23,7 +23,7 @@ import {
   BinanceUnknownOutcomeError,
 } from './errors.js';
 import { encodeParams, signQuery, type ParamValue } from './signing.js';
-import type { BinanceExchangeInfo, BinanceOrder, BinancePositionRisk, BinancePremiumIndex } from './types.js';
+import type { BinanceCancelAllAnswer, BinanceCanceledOrder, BinanceExchangeInfo, BinanceOrder, BinancePositionRisk, BinancePremiumIndex } from './types.js';
 import { WeightBudget } from './weight-budget.js';
 
 /** NONE: public market data. USER_STREAM: API-key header only. SIGNED: header + timestamp + signature. */
@@ -150,6 +150,25 @@ export class BinanceRestClient {
 
   positionRisk(symbol?: string, signal?: AbortSignal): Promise<BinancePositionRisk[]> {
     return this.request('GET', '/fapi/v3/positionRisk', { symbol }, { security: 'SIGNED', weight: 5, signal });
+  }
+
+  // ---- signed order cancellation ----
+  // Sent again after a 5xx or timeout: a cancel whose first try landed then answers -2011, which callers
+  // read as "no longer working" (the state they asked for).
+
+  /**
+   * DELETE /fapi/v1/order (weight 1): cancel a working order by `orderId`, or else `origClientOrderId`.
+   * Throws BinanceApiError -2011 ("Unknown order sent.") when the exchange does not know the order or it is
+   * no longer working (filled, cancelled, expired).
+   */
+  async cancelOrder(q: { symbol: string; orderId?: string | number; origClientOrderId?: string }, signal?: AbortSignal): Promise<BinanceCanceledOrder> {
+    if (q.orderId === undefined && q.origClientOrderId === undefined) throw new Error('cancelOrder needs orderId or origClientOrderId');
+    return this.request('DELETE', '/fapi/v1/order', { symbol: q.symbol, orderId: q.orderId, origClientOrderId: q.origClientOrderId }, { security: 'SIGNED', weight: 1, idempotent: true, signal });
+  }
+
+  /** DELETE /fapi/v1/allOpenOrders (weight 1): cancel every working order of the symbol; `{code: 200, msg}`. */
+  cancelAllOpenOrders(symbol: string, signal?: AbortSignal): Promise<BinanceCancelAllAnswer> {
+    return this.request('DELETE', '/fapi/v1/allOpenOrders', { symbol }, { security: 'SIGNED', weight: 1, idempotent: true, signal });
   }
 
   // ---- the one request path ----

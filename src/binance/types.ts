@@ -30,6 +30,15 @@ export interface BinanceOrder {
   updateTime: number;
 }
 
+/** The answer of DELETE /fapi/v1/order: the order as cancelled, with `cumQty` and without `avgPrice` / `time`. */
+export type BinanceCanceledOrder = Omit<BinanceOrder, 'avgPrice' | 'time'> & { cumQty: string };
+
+/** The answer of DELETE /fapi/v1/allOpenOrders. */
+export interface BinanceCancelAllAnswer {
+  code: number;
+  msg: string;
+}
+
 export interface BinancePositionRisk {
   symbol: string;
   positionSide: string;

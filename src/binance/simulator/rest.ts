@@ -1,13 +1,15 @@
 /**
- * The simulator's Binance REST surface: listen keys (API-key header only), market data, and the signed
- * account endpoints with HMAC verification, recvWindow checks, per-IP weight and the 429/418 modes.
+ * The simulator's Binance REST surface: listen keys (API-key header only), market data, the signed
+ * account endpoints and order cancellation (./orders.ts), with HMAC verification, recvWindow checks,
+ * per-IP weight and the 429/418 modes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BINANCE_CODES } from '../constants.js';
 import { hmacHex, signaturesMatch } from '../signing.js';
-import { restOrder } from './events.js';
+import { restOrder, type SimOrder } from './events.js';
 import { binanceError, HttpError, rawQuery, readBody, sendJson } from './http.js';
 import type { SimAccount } from './accounts.js';
+import { canceledOrderAnswer, cancelOpenOrders, cancelOrder, isWorking } from './orders.js';
 import type { BinanceSimulator } from './simulator.js';
 
 type Handler = (ctx: RestContext) => unknown;
@@ -25,12 +27,19 @@ interface Route {
   handler: Handler;
 }
 
-const WORKING = new Set(['NEW', 'PARTIALLY_FILLED']);
-
 function mandatory(q: URLSearchParams, name: string): string {
   const v = q.get(name);
   if (!v) throw binanceError(400, BINANCE_CODES.MANDATORY_PARAM_MISSING, `Mandatory parameter '${name}' was not sent, was empty/null, or malformed.`);
   return v;
+}
+
+/** The order named by `orderId` (which wins when both are sent) or `origClientOrderId`; undefined when unknown. */
+function namedOrder(account: SimAccount, q: URLSearchParams, strictId: boolean): SimOrder | undefined {
+  const orderId = q.get('orderId');
+  const clientId = q.get('origClientOrderId');
+  if (!orderId && !clientId) throw binanceError(400, BINANCE_CODES.MANDATORY_PARAM_MISSING, 'Either orderId or origClientOrderId must be sent.');
+  if (orderId && strictId && !/^[0-9]{1,20}$/.test(orderId)) throw binanceError(400, BINANCE_CODES.ILLEGAL_CHARS, "Illegal characters found in parameter 'orderId'; legal range is '^[0-9]{1,20}$'.");
+  return account.findOrder(orderId ? { orderId: Number(orderId) } : { clientOrderId: clientId! });
 }
 
 export function restRoutes(sim: BinanceSimulator): Map<string, Route> {
@@ -91,12 +100,34 @@ export function restRoutes(sim: BinanceSimulator): Map<string, Route> {
     security: 'SIGNED',
     handler: ({ account, query }) => {
       const symbol = mandatory(query, 'symbol');
-      const orderId = query.get('orderId');
-      const clientId = query.get('origClientOrderId');
-      if (!orderId && !clientId) throw binanceError(400, BINANCE_CODES.MANDATORY_PARAM_MISSING, 'Either orderId or origClientOrderId must be sent.');
-      const o = account!.findOrder(orderId ? { orderId: Number(orderId) } : { clientOrderId: clientId! });
+      const o = namedOrder(account!, query, false);
       if (!o || o.symbol !== symbol) throw binanceError(400, BINANCE_CODES.ORDER_NOT_FOUND, 'Order does not exist.');
       return restOrder(o);
+    },
+  });
+  // Cancels answer -1121 for a symbol the exchange does not list, and -2011 for an order it does not know
+  // or that is no longer working (FILLED, CANCELED, EXPIRED): Binance does not tell the two apart.
+  const listedSymbol = (q: URLSearchParams): string => {
+    const symbol = mandatory(q, 'symbol');
+    if (!sim.market.get(symbol)) throw binanceError(400, BINANCE_CODES.BAD_SYMBOL, 'Invalid symbol.');
+    return symbol;
+  };
+  routes.set('DELETE /fapi/v1/order', {
+    weight: one,
+    security: 'SIGNED',
+    handler: ({ account, query }) => {
+      const symbol = listedSymbol(query);
+      const o = namedOrder(account!, query, true);
+      if (!o || o.symbol !== symbol || !cancelOrder(sim, account!, o)) throw binanceError(400, BINANCE_CODES.CANCEL_REJECTED, 'Unknown order sent.');
+      return canceledOrderAnswer(o);
+    },
+  });
+  routes.set('DELETE /fapi/v1/allOpenOrders', {
+    weight: one,
+    security: 'SIGNED',
+    handler: ({ account, query }) => {
+      cancelOpenOrders(sim, account!, listedSymbol(query));
+      return { code: 200, msg: 'The operation of cancel all open order is done.' };
     },
   });
   routes.set('GET /fapi/v1/openOrders', {
@@ -104,7 +135,7 @@ export function restRoutes(sim: BinanceSimulator): Map<string, Route> {
     security: 'SIGNED',
     handler: ({ account, query }) => {
       const symbol = query.get('symbol');
-      return [...account!.orders.values()].filter((o) => WORKING.has(o.status) && (!symbol || o.symbol === symbol)).map(restOrder);
+      return [...account!.orders.values()].filter((o) => isWorking(o) && (!symbol || o.symbol === symbol)).map(restOrder);
     },
   });
   routes.set('GET /fapi/v1/allOrders', {
