@@ -10,13 +10,13 @@
 // simulator (its own process, `kraite:simulate-binance`), each with an open position and ORDERS (60) NEW
 // orders with known exchange ids. Then `kraite:stream-binance-user-data` and `horizon` (SERVER_ROLE=ingestion,
 // default supervisors: user-data with 5 processes) run as child processes against the simulator. When every
-// account has a live socket and the pool holds every shard, ORDER_TRADE_UPDATE frames (TRADE, NEW → FILLED,
-// with a price) are pushed through `POST /_sim/push` at RATE/s, round-robin over the accounts, each frame
-// targeting a distinct order; the send time is taken just before the push request (this machine's clock).
-// Latency = orders.updated_at − send time. Caveat: the job stamps updated_at with its clock at the start of
-// the batch's apply, so the commit of the transaction (a few ms) is not inside the figure. The
-// hops printed below (bench push → simulator socket write via --bench-stamps' _simSentAt → daemon
-// received_at → updated_at) show where the time goes.
+// account has a live socket and the pool holds every shard, the simulator is handed a script of FRAMES
+// ORDER_TRADE_UPDATE frames (TRADE, NEW → FILLED, with a price), frame n for account n % ACCOUNTS and its own
+// order, and plays it at RATE/s on its own clock (`POST /_sim/load` with `frames`; one request, so this
+// process's load does not shape the schedule). --bench-stamps writes `_simSentAt` into each frame as the
+// simulator writes it to the socket. Latency = orders.updated_at − _simSentAt (both this machine's clock),
+// split at the daemon's received_at. Caveat: the job stamps updated_at with its clock at the start of the
+// batch's apply, so the commit of the transaction (a few ms) is not inside the figure.
 // Afterwards every targeted order must be FILLED at its new price (no frame lost).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -219,45 +219,20 @@ async function runOn(kind) {
     await sleep(2000);
     const loadBefore = os.loadavg();
 
-    // Push FRAMES frames at RATE/s: every 2 ms tick, send what the schedule owes, each frame its own request.
-    const sentAt = new Array(FRAMES);
-    const pushes = [];
-    let n = 0;
-    let E = Date.now();
+    // The script: frame n → its own order, sent by the simulator at RATE/s on its own clock (one request, so
+    // this process's load does not shape the send schedule). Each frame is stamped _simSentAt when written.
+    const E0 = Date.now();
+    const script = plan.map((o, n) => ({ account: o.accountId, event: frame(o, E0 + n) }));
     const t0 = performance.now();
-    const interval = 1000 / RATE;
-    let maxBehind = 0;
-    let retried = 0;
-    while (n < FRAMES) {
-      const due = Math.min(FRAMES, Math.floor((performance.now() - t0) / interval) + 1);
-      maxBehind = Math.max(maxBehind, due - n);
-      for (; n < due; n++) {
-        const o = plan[n];
-        const i = n;
-        sentAt[i] = Date.now();
-        const body = { account: o.accountId, events: [frame(o, ++E)] };
-        // A keep-alive socket the starved simulator resets is retried (the request never reached it; a
-        // duplicate delivery would be deduplicated by the job anyway). Errors are kept, never unhandled.
-        const push = async () => {
-          for (let attempt = 1; ; attempt++) {
-            try {
-              return await control('POST', 'push', body);
-            } catch (err) {
-              if (attempt >= 5 || !/fetch failed/.test(String(err?.message))) return { error: String(err?.cause?.code ?? err?.message) };
-              retried++;
-              await sleep(20);
-            }
-          }
-        };
-        pushes.push(push());
-      }
-      await sleep(2);
-    }
+    await control('POST', 'load', { rate: RATE, frames: script, tickMs: 1 });
+    let sent = 0;
+    await until('the simulator sent every frame', async () => {
+      assertAlive(children);
+      const st = await control('GET', 'state');
+      sent = st.load?.sent ?? 0;
+      return st.load && !st.load.running;
+    }, Math.max(60_000, SECONDS * 3000), 250);
     const sendSeconds = (performance.now() - t0) / 1000;
-    const answers = await Promise.all(pushes);
-    const undelivered = answers.filter((r) => !(r.delivered?.[0] > 0)).length;
-    const pushErrors = answers.filter((r) => r.error).map((r) => r.error);
-    if (pushErrors.length) console.log(`  [${kind}] ${pushErrors.length} pushes failed after retries: ${[...new Set(pushErrors)].join(', ')}`);
 
     // Wait for the drain with a cheap count every 500 ms (a tight per-row poll would compete with the pool).
     const targetIds = plan.map((o) => o.id);
@@ -273,53 +248,44 @@ async function runOn(kind) {
     const rows = [];
     for (let i = 0; i < targetIds.length; i += 500) rows.push(...(await db('orders').whereIn('id', targetIds.slice(i, i + 500)).select('id', 'status', 'price', 'updated_at')));
     const byId = new Map(rows.map((r) => [Number(r.id), r]));
-    const lat = [];
-    let wrong = 0;
-    plan.forEach((o, i) => {
-      const r = byId.get(o.id);
-      if (!r || r.status !== 'FILLED' || Number(r.price) !== Number(o.newPrice)) {
-        wrong++;
-        return;
-      }
-      lat.push(ms(r.updated_at) - sentAt[i]);
-    });
     const updates = rows.filter((r) => r.status === 'FILLED').map((r) => ms(r.updated_at)).sort((x, y) => x - y);
     const drainS = updates.length > 1 ? (updates.at(-1) - updates[0]) / 1000 : NaN;
     const frames = Number((await db('api_data_stream').count({ n: '*' }).first()).n);
-    // The simulator's own send time (--bench-stamps: _simSentAt, written into the socket frame) and the
-    // daemon's receive time, from api_data_stream, split the figure into hops.
+    // The simulator's send time (_simSentAt, written into the socket frame) and the daemon's receive time, from
+    // api_data_stream: latency = orders.updated_at − _simSentAt, split at the daemon's receive.
     const stream = await db('api_data_stream').select('exchange_order_id', 'received_at', 'raw_payload');
     const hop = new Map(stream.map((r) => {
       const raw = typeof r.raw_payload === 'string' ? JSON.parse(r.raw_payload) : r.raw_payload;
       return [String(r.exchange_order_id), { simSent: Number(raw?._simSentAt), received: ms(r.received_at) }];
     }));
-    const simLat = [];
-    const pushToSim = [];
+    const lat = [];
     const simToDaemon = [];
     const daemonToRow = [];
     const simSends = [];
-    plan.forEach((o, i) => {
+    let wrong = 0;
+    plan.forEach((o) => {
       const r = byId.get(o.id);
       const h = hop.get(o.exchangeId);
-      if (!r || r.status !== 'FILLED' || !h || !Number.isFinite(h.simSent)) return;
+      if (!r || r.status !== 'FILLED' || Number(r.price) !== Number(o.newPrice) || !h || !Number.isFinite(h.simSent)) {
+        wrong++;
+        return;
+      }
       simSends.push(h.simSent);
-      simLat.push(ms(r.updated_at) - h.simSent);
-      pushToSim.push(h.simSent - sentAt[i]);
+      lat.push(ms(r.updated_at) - h.simSent);
       simToDaemon.push(h.received - h.simSent);
       daemonToRow.push(ms(r.updated_at) - h.received);
     });
-    for (const a of [simLat, pushToSim, simToDaemon, daemonToRow, simSends]) a.sort((x, y) => x - y);
+    for (const a of [lat, simToDaemon, daemonToRow, simSends]) a.sort((x, y) => x - y);
     const simRate = simSends.length > 1 ? (simSends.length - 1) / ((simSends.at(-1) - simSends[0]) / 1000) : NaN;
     const q = (a) => `p50 ${fmt(percentile(a, 50))} · p95 ${fmt(percentile(a, 95))} · p99 ${fmt(percentile(a, 99))} · max ${fmt(a.at(-1))} ms`;
-    lat.sort((a, b) => a - b);
     const res = {
       db: kind,
       frames: FRAMES,
-      sent_rate: +(FRAMES / sendSeconds).toFixed(0),
+      sent: sent,
+      sent_rate: +simRate.toFixed(0),
+      send_seconds: +sendSeconds.toFixed(1),
       applied: lat.length,
       lost_or_wrong: wrong,
-      undelivered_pushes: undelivered,
-      push_retries: retried,
       api_data_stream_rows: frames,
       p50: percentile(lat, 50),
       p95: percentile(lat, 95),
@@ -327,23 +293,15 @@ async function runOn(kind) {
       max: lat.at(-1),
       pool: shape,
       drain_rate: +(lat.length / drainS).toFixed(1),
-      max_frames_behind_schedule: maxBehind,
-      sim_rate: +simRate.toFixed(0),
-      sim_p50: percentile(simLat, 50),
-      sim_p95: percentile(simLat, 95),
-      sim_p99: percentile(simLat, 99),
-      sim_max: simLat.at(-1),
-      hop_push_to_sim_p99: percentile(pushToSim, 99),
       hop_sim_to_daemon_p99: percentile(simToDaemon, 99),
       hop_daemon_to_row_p99: percentile(daemonToRow, 99),
       load_avg_before: loadBefore.map((x) => +x.toFixed(2)),
       load_avg_after: loadAfter.map((x) => +x.toFixed(2)),
     };
-    console.log(`[${kind}] ${FRAMES} frames at ${res.sent_rate}/s over ${ACCOUNTS} accounts (pool: ${shape}): applied ${lat.length}, lost/wrong ${wrong}, api_data_stream rows ${frames}`);
-    console.log(`[${kind}]   frame → orders.updated_at:  p50 ${fmt(res.p50)} ms · p95 ${fmt(res.p95)} ms · p99 ${fmt(res.p99)} ms · max ${fmt(res.max)} ms  (target p99 ≤ 50 ms: ${res.p99 <= 50 && wrong === 0 ? 'met' : 'NOT met'})`);
-    console.log(`[${kind}]   simulator socket write (_simSentAt) → orders.updated_at, ${simLat.length} frames at ${fmt(simRate)}/s as written by the simulator: ${q(simLat)}  (target p99 ≤ 50 ms: ${percentile(simLat, 99) <= 50 && wrong === 0 ? 'met' : 'NOT met'})`);
-    console.log(`[${kind}]     hops: bench push → simulator write ${q(pushToSim)}; simulator → daemon received_at ${q(simToDaemon)}; received_at → updated_at ${q(daemonToRow)}`);
-    console.log(`[${kind}]   pool drain: ${lat.length} rows updated in ${fmt(drainS)} s (first → last updated_at) = ${fmt(lat.length / drainS)} frames/s; bench pushes fell up to ${maxBehind} frames behind schedule (${retried} push retries, ${undelivered} pushes undelivered)`);
+    console.log(`[${kind}] ${FRAMES} frames written by the simulator at ${res.sent_rate}/s over ${ACCOUNTS} accounts (pool: ${shape}): applied ${lat.length}, lost/wrong ${wrong}, api_data_stream rows ${frames}`);
+    console.log(`[${kind}]   simulator frame → orders.updated_at: ${q(lat)}  (target p99 ≤ 50 ms: ${res.p99 <= 50 && wrong === 0 ? 'met' : 'NOT met'})`);
+    console.log(`[${kind}]     hops: simulator → daemon received_at ${q(simToDaemon)}; received_at → updated_at ${q(daemonToRow)}`);
+    console.log(`[${kind}]   pool drain: ${lat.length} rows updated in ${fmt(drainS)} s (first → last updated_at) = ${fmt(lat.length / drainS)} frames/s`);
     console.log(`[${kind}]   load average before ${res.load_avg_before.join(' ')} · after ${res.load_avg_after.join(' ')}`);
     return res;
   } finally {

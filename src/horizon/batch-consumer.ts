@@ -183,6 +183,8 @@ export class BatchConsumer {
   }
 
   private fetchFailed = false;
+  /** Consecutive empty answers of a blocking fetch that came back at once. */
+  private instantEmpty = 0;
 
   private async run(): Promise<void> {
     const w = this.worker!;
@@ -222,11 +224,17 @@ export class BatchConsumer {
           this.waiting = false;
         }
         if (!first) {
-          // An empty answer normally comes after the block timeout; an instant one (a paused or rate-limited
-          // BullMQ worker) must not spin without yielding to the event loop.
-          if (Date.now() - asked < 50) await this.pause(100);
+          // An empty answer normally comes after the block timeout. Instant ones are expected right after a
+          // batch: BullMQ only blocks once a fetch has found the queue empty ("drained"), and the wake-up
+          // marker of the jobs the batch took without blocking is still there. Ask again at once (a pause
+          // here cost every frame after a quiet spell 50 ms on average). Several in a row (a paused or
+          // rate-limited BullMQ worker) must not spin: pause.
+          if (Date.now() - asked < 50) {
+            if (++this.instantEmpty > 3) await this.pause(100);
+          } else this.instantEmpty = 0;
           continue;
         }
+        this.instantEmpty = 0;
         batch = [first];
         this.took(first);
         const t = this.deps.clock.now();

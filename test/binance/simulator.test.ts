@@ -192,6 +192,29 @@ describe('control API', () => {
     expect(sim.account(9).orders.get(life.body.orderId as number)!.status).toBe('FILLED');
   });
 
+  it('plays a script of frames in order at a rate kept by its own clock (POST /_sim/load with frames)', async () => {
+    const creds8 = demoCredentials(8);
+    await call('POST', '/_sim/accounts', { key: null, body: { ...creds8, label: 8 } });
+    const key = (await call('POST', '/fapi/v1/listenKey', { key: creds8.apiKey })).body.listenKey as string;
+    const { frames } = await open(`/private/ws?listenKey=${key}`);
+    const script = Array.from({ length: 5 }, (_, i) => ({ account: 8, event: { e: 'MARGIN_CALL', E: i + 1 } }));
+    const started = await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: script } });
+    expect(started).toMatchObject({ status: 200, body: { running: true, rate: 2 } });
+    await waitFor(() => frames.length === 1, 'the first frame at once');
+    await clock.advance(1000);
+    await waitFor(() => frames.length === 3, 'two more a second later');
+    await clock.advance(1000);
+    await waitFor(() => frames.length === 5, 'the rest');
+    expect(frames.map((f) => JSON.parse(f).E)).toEqual([1, 2, 3, 4, 5]);
+    await waitFor(() => !sim.scenarios.loadState().running, 'the script ended');
+    expect(sim.scenarios.loadState()).toMatchObject({ sent: 5, running: false });
+    // bad scripts: nothing is started
+    expect(await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: [] } })).toMatchObject({ status: 400 });
+    expect(await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: [{ account: 8 }] } })).toMatchObject({ status: 400, body: { error: 'frames[0] must be {account, event}' } });
+    expect(await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: [{ account: 777, event: {} }] } })).toMatchObject({ status: 400, body: { error: 'unknown simulated account 777' } });
+    expect(await call('POST', '/_sim/load', { key: null, body: { rate: 0, frames: script } })).toMatchObject({ status: 400 });
+  });
+
   it('answers bad input with 400 and lists its routes on 404', async () => {
     expect(await call('POST', '/_sim/push', { key: null, body: { event: {} } })).toMatchObject({ status: 400 });
     expect(await call('POST', '/_sim/push', { key: null, body: { account: 999, event: {} } })).toMatchObject({ status: 400, body: { error: 'unknown simulated account 999' } });

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorMessage } from '../../support/errors.js';
 import { HttpError, readJson, sendJson } from './http.js';
 import type { RateLimitMode } from './limits.js';
-import type { LifecycleSpec, MalformedKind } from './scenarios.js';
+import type { LifecycleSpec, MalformedKind, ScriptedFrame } from './scenarios.js';
 import { DEFAULT_SIM_SETTINGS, type BinanceSimulator, type SimulatorSettings } from './simulator.js';
 
 type Body = Record<string, unknown>;
@@ -102,6 +102,19 @@ const ROUTES: Record<string, ControlHandler> = {
     return { ok: true };
   },
   'POST /_sim/load': (sim, b) => {
+    if (b.frames !== undefined) {
+      const frames = b.frames;
+      if (!Array.isArray(frames) || frames.length === 0) throw new HttpError(400, { error: '"frames" must be a non-empty array of {account, event}' });
+      frames.forEach((f: unknown, i) => {
+        const x = f as { account?: unknown; event?: unknown } | null;
+        if (!x || typeof x !== 'object' || (typeof x.account !== 'number' && typeof x.account !== 'string') || x.event === undefined) throw new HttpError(400, { error: `frames[${i}] must be {account, event}` });
+        sim.account(x.account); // throws for an unknown account (400 with the reason)
+      });
+      const rate = num(b, 'rate');
+      if (rate <= 0) throw new HttpError(400, { error: '"rate" must be positive' });
+      sim.scenarios.startLoad({ rate, durationMs: 0, tickMs: num(b, 'tickMs', 2), frames: frames as ScriptedFrame[] });
+      return sim.scenarios.loadState();
+    }
     const accounts = b.accounts === undefined ? undefined : Array.isArray(b.accounts) && b.accounts.every((a) => Number.isInteger(a)) ? (b.accounts as number[]) : null;
     if (accounts === null) throw new HttpError(400, { error: '"accounts" must be an array of account labels' });
     sim.scenarios.startLoad({ rate: num(b, 'rate'), durationMs: num(b, 'durationMs'), tickMs: num(b, 'tickMs', 5), accounts });

@@ -26,6 +26,12 @@ export interface LifecycleSpec {
   clientOrderId?: string;
 }
 
+/** One frame of a scripted load: sent to `account` (label or API key) as is. */
+export interface ScriptedFrame {
+  account: number | string;
+  event: unknown;
+}
+
 export type MalformedKind = 'garbage' | 'truncated' | 'scalar' | 'string' | 'null' | 'empty' | 'binary';
 
 const MALFORMED: Record<MalformedKind, () => string | Buffer> = {
@@ -187,7 +193,8 @@ export class SimScenarios {
    * Push `rate` ORDER_TRADE_UPDATE frames per second in total, round-robin over the accounts that have a
    * live socket (or over `accounts`, by label), for `durationMs`. Frames carry a global sequence number in `o.i`.
    */
-  startLoad(opts: { rate: number; durationMs: number; tickMs?: number; accounts?: number[] }): void {
+  startLoad(opts: { rate: number; durationMs: number; tickMs?: number; accounts?: number[]; frames?: ScriptedFrame[] }): void {
+    if (opts.frames) return this.playFrames(opts.frames, opts.rate, opts.tickMs ?? 5);
     this.stopLoad();
     const abort = (this.loadAbort = new AbortController());
     const clock = this.sim.clock;
@@ -221,6 +228,39 @@ export class SimScenarios {
     run()
       .catch((err: unknown) => {
         if ((err as Error).name !== 'AbortError') this.sim.log?.error('load generator failed', { error: errorMessage(err) });
+      })
+      .finally(() => {
+        state.running = false;
+        state.endedAt = clock.now();
+      });
+  }
+
+  /**
+   * Push the given frames, in order, to their accounts at `rate` per second (the benchmark's script: each
+   * frame aimed at a known order). The send schedule is kept by the simulator's clock, so the caller's own
+   * load does not shape it. Ends when every frame is sent (or on stopLoad).
+   */
+  private playFrames(frames: ScriptedFrame[], rate: number, tickMs: number): void {
+    this.stopLoad();
+    const abort = (this.loadAbort = new AbortController());
+    const clock = this.sim.clock;
+    const start = clock.now();
+    this.load = { running: true, rate, sent: 0, startedAt: start, endedAt: null };
+    const state = this.load;
+    const run = async () => {
+      while (!abort.signal.aborted && state.sent < frames.length) {
+        const due = Math.min(frames.length, Math.floor(((clock.now() - start) / 1000) * rate) + 1);
+        while (state.sent < due) {
+          const f = frames[state.sent]!;
+          this.sim.push(f.account, f.event);
+          state.sent++;
+        }
+        if (state.sent < frames.length) await clock.sleep(tickMs, abort.signal);
+      }
+    };
+    run()
+      .catch((err: unknown) => {
+        if ((err as Error).name !== 'AbortError') this.sim.log?.error('frame script failed', { error: errorMessage(err) });
       })
       .finally(() => {
         state.running = false;
