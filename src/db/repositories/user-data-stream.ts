@@ -44,16 +44,32 @@ const INSERT_CHUNK = 200;
 /**
  * Insert frames, skipping those whose idempotency key is already stored (INSERT … ON CONFLICT DO NOTHING
  * on PostgreSQL and SQLite, INSERT IGNORE on MySQL). Returns the keys this call inserted. PostgreSQL and
- * SQLite insert a batch in one statement (RETURNING tells which rows went in); MySQL cannot say which rows
- * of a multi-row INSERT IGNORE were skipped, so it inserts one row per statement there.
+ * SQLite insert a batch in one statement (RETURNING tells which rows went in). MySQL cannot say which rows
+ * of a multi-row INSERT IGNORE were skipped, so there the stored keys are looked up first (one SELECT) and
+ * the rest inserted in one statement; `onRace` hears of rows another writer stored in between.
  */
-export async function insertFrames(q: Knex | Knex.Transaction, rows: ApiDataStreamRow[]): Promise<Set<string>> {
+export async function insertFrames(q: Knex | Knex.Transaction, rows: ApiDataStreamRow[], onRace?: (skipped: number) => void): Promise<Set<string>> {
   const inserted = new Set<string>();
   if (rows.length === 0) return inserted;
   if (dialect(q as Knex) === 'mysql') {
-    for (const row of rows) {
-      const [id] = (await q(API_DATA_STREAM).insert(row).onConflict('idempotency_key').ignore()) as unknown as number[];
-      if (Number(id) > 0) inserted.add(row.idempotency_key);
+    if (rows.length === 1) {
+      // One row: INSERT IGNORE says itself whether it went in (insert id 0 when skipped).
+      const [id] = (await q(API_DATA_STREAM).insert(rows[0]!).onConflict('idempotency_key').ignore()) as unknown as number[];
+      if (Number(id) > 0) inserted.add(rows[0]!.idempotency_key);
+      return inserted;
+    }
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      const stored = new Set(((await q(API_DATA_STREAM).whereIn('idempotency_key', chunk.map((r) => r.idempotency_key)).select('idempotency_key')) as Array<{ idempotency_key: string }>).map((r) => r.idempotency_key));
+      const fresh = chunk.filter((r) => !stored.has(r.idempotency_key));
+      if (fresh.length === 0) continue;
+      const { sql, bindings } = q(API_DATA_STREAM).insert(fresh).onConflict('idempotency_key').ignore().toSQL(); // insert ignore …
+      const [res] = (await q.raw(sql, bindings)) as unknown as [{ affectedRows: number }];
+      // Fewer rows than asked: another writer stored some of these frames between the look-up and the insert
+      // (two consumers on one shard; the lease should prevent it). Which ones cannot be told here, so all of
+      // them count as ours: mirroring a frame twice changes nothing (rank guard, deduplicated steps).
+      if (Number(res.affectedRows) !== fresh.length) onRace?.(fresh.length - Number(res.affectedRows));
+      for (const r of fresh) inserted.add(r.idempotency_key);
     }
     return inserted;
   }

@@ -195,7 +195,7 @@ export async function applyUserDataFrames(db: Knex, frames: readonly UserDataFra
   const wake: WakeSignal[] = [];
 
   const run = async (q: Knex | Knex.Transaction) => {
-    const inserted = await insertFrames(q, rows);
+    const inserted = await insertFrames(q, rows, (skipped) => deps.log?.warn('frames stored by another writer during this batch (two consumers on one shard?); mirrored anyway, which is idempotent', { skipped }));
     const fresh = prepared.filter((p) => inserted.has(p.row.idempotency_key));
     // One look-up for every order the batch's order frames may touch; the frames then work on this
     // in-memory copy in order, and each changed order is written once at the end (same transaction).
