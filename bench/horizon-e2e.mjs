@@ -216,6 +216,20 @@ async function runOn(kind) {
       shape = `${procs.length} processes, ${held.length} shards`;
       return new Set(held).size === config.userDataShards;
     });
+    // The daemon asks for a reconciliation of every account as it connects (REST snapshots through the
+    // `reconcile` queue): let that start-up work finish so the window measures the steady state.
+    const { QueueFactory } = await dist('queue/queues.js');
+    const qf = new QueueFactory({ prefix, connection: redis });
+    await until('start-up reconciliation done', async () => {
+      assertAlive(children);
+      const c = await (await qf.queue('reconcile')).getJobCounts('wait', 'active', 'delayed', 'prioritized');
+      return Object.values(c).every((n) => n === 0);
+    }, 180_000, 500);
+    await qf.close();
+    const reqs = await control('GET', 'requests');
+    const byStatus = {};
+    for (const r of reqs.requests) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1;
+    console.log(`  [${kind}] start-up REST calls to the simulator by status: ${JSON.stringify(byStatus)}`);
     await sleep(2000);
     const loadBefore = os.loadavg();
 
