@@ -100,7 +100,8 @@ export class ShardLeaseGuard {
         this.deps.log.info('shard lease claimed', { queue: this.queue, holder: this.token });
         return true;
       }
-      const holder = (await this.leases.holder(this.queue)) ?? 'nobody (it just expired)';
+      const holder = await this.leases.holder(this.queue);
+      if (holder === null) continue; // it expired between the claim and the read: claim again
       if (!opts.wait) {
         throw new UserError(
           `${this.queue} is a shard queue and its lease is held by ${holder} (a horizon worker or another queue:work): ` +
