@@ -6,6 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { Knex } from 'knex';
 import { ARTISAN, ROOT, type TestContext } from '../support/context.js';
 import { childEnv } from '../support/artisan.js';
+import { exitCode, killGroup, stopGroup, trackGroup } from '../support/process-groups.js';
 import { QueueFactory } from '../../src/queue/queues.js';
 import type { SupervisorConfig } from '../../src/horizon/config.js';
 
@@ -46,12 +47,22 @@ export function writeHorizonConfig(ctx: TestContext, name: string, supervisors: 
 export interface RunningHorizon {
   proc: ResultPromise;
   output(): string;
-  /** SIGTERM and wait for the exit code. */
-  stop(): Promise<number>;
-  /** Wait (up to timeoutMs) for the process to exit by itself; its exit code (-1 if killed by a signal). */
+  /**
+   * SIGTERM the master and wait for its exit code; if it has not exited after `graceMs` (default 30 s), or
+   * once it has, SIGKILL whatever is left of its process group (its workers).
+   */
+  stop(graceMs?: number): Promise<number>;
+  /**
+   * Wait (up to timeoutMs) for the master to exit by itself; its exit code (-1 if killed by a signal). What
+   * is left of its process group afterwards is SIGKILLed.
+   */
   exited(timeoutMs?: number): Promise<number>;
 }
 
+/**
+ * `bin/artisan horizon`, detached: the master leads its own process group with the workers it forks, so
+ * stop() and the exit hook of test/support/process-groups.ts kill them all, even after a timed-out test.
+ */
 export function startHorizon(ctx: TestContext, env: Record<string, string>): RunningHorizon {
   let out = '';
   const proc = execa('node', [ARTISAN, 'horizon'], {
@@ -61,22 +72,33 @@ export function startHorizon(ctx: TestContext, env: Record<string, string>): Run
     reject: false,
     all: true,
     buffer: false,
+    detached: true,
   });
+  if (proc.pid !== undefined) trackGroup(proc.pid);
   proc.all?.on('data', (d: Buffer) => (out += d.toString()));
-  let exited: Promise<number> | null = null;
-  const exit = () => (exited ??= proc.then((r) => r.exitCode ?? -1));
+  const exit = exitCode(proc);
+  // The output pipes close once nothing of the group holds them (a few ms after the group is gone).
+  const drained = async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([proc.then(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  };
   return {
     proc,
     output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.pid) proc.kill('SIGTERM');
-      return exit();
+    async stop(graceMs = 30_000) {
+      const code = await stopGroup(proc, { signal: 'SIGTERM', graceMs });
+      await drained();
+      return code;
     },
     async exited(timeoutMs = 60_000) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`horizon did not exit within ${timeoutMs} ms`)), timeoutMs)));
       try {
-        return await Promise.race([exit(), late]);
+        const code = await Promise.race([exit, late]);
+        if (proc.pid !== undefined) killGroup(proc.pid);
+        await drained();
+        return code;
       } finally {
         clearTimeout(timer);
       }

@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { Redis } from 'ioredis';
 import { createTestContext, ARTISAN, ROOT, type TestContext } from '../support/context.js';
 import { artisan, childEnv } from '../support/artisan.js';
+import { killGroup, trackGroup } from '../support/process-groups.js';
 import { startRedisCluster, type LocalRedisCluster } from '../support/redis-cluster.js';
 import { loadConfig, type AppConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/support/errors.js';
@@ -55,7 +56,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && !c.killed) c.kill('SIGKILL');
+  for (const c of children) if (c.pid) killGroup(c.pid); // each daemon and the workers it forked
   await Promise.allSettled(children);
   await queues?.close();
   await closeRedis(redis);
@@ -67,7 +68,8 @@ afterAll(async () => {
 const outputs = new Map<ResultPromise, { name: string; text: string }>();
 
 function spawnArtisan(args: string[], extra: Record<string, string> = {}): ResultPromise {
-  const child = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...env, ...extra }), extendEnv: false, reject: false, all: true, buffer: false });
+  const child = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...env, ...extra }), extendEnv: false, reject: false, all: true, buffer: false, detached: true });
+  if (child.pid) trackGroup(child.pid);
   const o = { name: args.join(' '), text: '' };
   child.all?.on('data', (d: Buffer) => (o.text += d.toString()));
   outputs.set(child, o);

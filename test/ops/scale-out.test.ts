@@ -15,6 +15,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { Redis } from 'ioredis';
 import { createTestContext, ARTISAN, ROOT, type TestContext } from '../support/context.js';
 import { artisan, childEnv } from '../support/artisan.js';
+import { killGroup, stopGroup, trackGroup } from '../support/process-groups.js';
 import { connectRedis, closeRedis } from '../../src/redis/connection.js';
 import { QueueFactory } from '../../src/queue/queues.js';
 import { Steps } from '../../src/steps/api.js';
@@ -45,7 +46,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of children) if (c.proc.exitCode === null && c.proc.pid) c.proc.kill('SIGKILL');
+  for (const c of children) if (c.proc.pid) killGroup(c.proc.pid); // each daemon and the workers it forked
   await Promise.allSettled(children.map((c) => c.proc));
   await queues?.close();
   await closeRedis(redis);
@@ -55,7 +56,8 @@ afterAll(async () => {
 
 function spawnArtisan(name: string, args: string[], env: Record<string, string>): { proc: ResultPromise; out: () => string } {
   let out = '';
-  const proc = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...ctx.env, ...env }), extendEnv: false, reject: false, all: true, buffer: false });
+  const proc = execa('node', [ARTISAN, ...args], { cwd: ROOT, env: childEnv({ ...ctx.env, ...env }), extendEnv: false, reject: false, all: true, buffer: false, detached: true });
+  if (proc.pid) trackGroup(proc.pid);
   proc.all?.on('data', (d: Buffer) => (out += d.toString()));
   const c = { name, proc, out: () => out };
   children.push(c);
@@ -63,9 +65,9 @@ function spawnArtisan(name: string, args: string[], env: Record<string, string>)
 }
 
 async function stop(c: { proc: ResultPromise; out: () => string }): Promise<number> {
-  if (c.proc.exitCode === null && c.proc.pid) c.proc.kill('SIGTERM');
-  const r = await c.proc;
-  return r.exitCode ?? -1;
+  const code = await stopGroup(c.proc, { graceMs: 60_000 });
+  await c.proc;
+  return code;
 }
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_000, diagnostics = () => ''): Promise<void> {
