@@ -21,7 +21,7 @@ import { queuePrefix } from '../redis/keys.js';
 import type { Clock } from '../support/clock.js';
 import { errorMessage } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
-import { finalError, isUnrecoverable, retryInPlace, RetryAbandoned } from '../support/retry-in-place.js';
+import { retryJobInPlace } from '../queue/retry-job.js';
 import { resolveProcessor, type JobProcessor } from '../queue/processors.js';
 import { QueueWorker, type JobOutcome } from '../queue/worker.js';
 import { QueueFactory } from '../queue/queues.js';
@@ -124,38 +124,9 @@ export class HorizonChild {
     let p = this.processors.get(queue);
     if (p) return p;
     const base = await resolveProcessor(queue);
-    p = this.spec.kind === 'shards' ? this.retryInPlace(base) : base;
+    p = this.spec.kind === 'shards' ? retryJobInPlace(base, this.spec, this.deps) : base;
     this.processors.set(queue, p);
     return p;
-  }
-
-  /**
-   * Shard jobs: retry in place so the shard's later jobs wait; the last failure is final (UnrecoverableError).
-   * An infrastructure error (the database or Redis unreachable) does not count against the attempts: the
-   * job waits, backing off up to 5 s, until the server is back or the process stops — giving up after a
-   * second would fail every frame that arrives during a database restart.
-   */
-  private retryInPlace(base: JobProcessor): JobProcessor {
-    return async (job, ctx) => {
-      try {
-        const r = await retryInPlace(() => base(job, ctx), {
-          attempts: this.spec.retryAttempts,
-          backoffMs: this.spec.retryBackoffMs,
-          clock: this.deps.clock,
-          signal: ctx.signal,
-          log: this.deps.log,
-          what: 'shard job',
-          fields: { queue: job.queueName, job: job.id },
-          isFinal: isUnrecoverable, // the processor says a retry cannot help
-        });
-        if (r.ok) return r.value;
-        throw isUnrecoverable(r.error) ? r.error : await finalError(r.error, r.attempts);
-      } catch (err) {
-        // Forced shutdown: leave the job active for the next holder of the shard.
-        if (err instanceof RetryAbandoned) return new Promise(() => undefined);
-        throw err;
-      }
-    };
   }
 
   private async startConsumer(queue: string): Promise<void> {

@@ -10,7 +10,7 @@
  *    releases it when the worker has finished its jobs. A job still in hand after a forced close stays active
  *    under the lease until it expires; the next holder then recovers it;
  *  - recovery: right after the claim, the previous holder's in-flight jobs go back to the head of the shard;
- *  - consumption: concurrency 1, never failed for stalling, failures retried in place (retryInPlace()) so a
+ *  - consumption: concurrency 1, never failed for stalling, failures retried in place (retryJobInPlace(), src/queue/retry-job.ts) so a
  *    failing frame is not parked in `delayed` while the account's later frames overtake it.
  *
  * The lease TTL, lock and retry settings come from the shards supervisor that lists the queue, else from
@@ -18,13 +18,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
-import type { JobProcessor } from '../queue/processors.js';
 import { isUserDataQueue, USER_DATA_QUEUE } from '../queue/user-data.js';
 import { queuePrefix } from '../redis/keys.js';
 import type { Clock } from '../support/clock.js';
 import { errorMessage, UserError } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
-import { isInfrastructureError } from './child.js';
 import { loadHorizonConfig } from './config.js';
 import { horizonKeys } from './keys.js';
 import { ShardLeases } from './leases.js';
@@ -178,42 +176,4 @@ export class ShardLeaseGuard {
   private renewEveryMs(): number {
     return Math.max(250, Math.floor(this.policy.leaseMs / 4));
   }
-}
-
-const forever = () => new Promise<never>(() => undefined);
-
-/**
- * Retry a shard job in place: up to `retryAttempts` failures (backoff retryBackoffMs × attempt) while the
- * shard waits, then UnrecoverableError (the job fails for good and lands in failed_jobs). An unreachable
- * database or Redis does not spend attempts: the job waits (backoff up to 5 s) until it is back. On a forced
- * shutdown the job is left in hand (never settles) so it stays active for the next lease holder.
- */
-export function retryInPlace(base: JobProcessor, policy: ShardPolicy, deps: { clock: Clock; log: Logger }): JobProcessor {
-  const attempts = Math.max(1, policy.retryAttempts);
-  return async (job, ctx) => {
-    let failures = 0;
-    for (let tries = 1; ; tries++) {
-      try {
-        return await base(job, ctx);
-      } catch (err) {
-        if (ctx.signal.aborted) return forever();
-        if ((err as Error)?.name === 'UnrecoverableError') throw err;
-        const infra = isInfrastructureError(err);
-        if (!infra && ++failures >= attempts) {
-          const { UnrecoverableError } = await import('bullmq');
-          const e = new UnrecoverableError(`${errorMessage(err)} (failed ${failures} time(s) in place)`);
-          e.stack = `${e.message}\n${(err as Error)?.stack ?? ''}`;
-          throw e;
-        }
-        const waitMs = infra ? Math.min(5000, policy.retryBackoffMs * 2 ** Math.min(tries, 10)) : policy.retryBackoffMs * failures;
-        if (infra) deps.log.warn('shard job waits for the database or Redis; retrying in place', { queue: job.queueName, job: job.id, tries, error: errorMessage(err) });
-        else deps.log.warn('shard job failed; retrying in place', { queue: job.queueName, job: job.id, attempt: failures, error: errorMessage(err) });
-        try {
-          await deps.clock.sleep(waitMs, ctx.signal);
-        } catch {
-          return forever();
-        }
-      }
-    }
-  };
 }

@@ -8,7 +8,8 @@
  * failures in place, the lease is renewed while it works and released when it stops. A lost lease force-closes
  * the worker at once and ends in a UserError.
  */
-import { ShardLeaseGuard, retryInPlace, shardPolicy } from '../horizon/shard-guard.js';
+import { ShardLeaseGuard, shardPolicy } from '../horizon/shard-guard.js';
+import { retryJobInPlace } from './retry-job.js';
 import { UserError } from '../support/errors.js';
 import { resolveProcessor } from './processors.js';
 import { QueueWorker, type QueueWorkerDeps, type WorkerSummary } from './worker.js';
@@ -46,7 +47,7 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
     worker = new QueueWorker(deps, {
       ...base,
       concurrency: 1,
-      processor: retryInPlace(await resolveProcessor(opts.queue), policy, deps),
+      processor: retryJobInPlace(await resolveProcessor(opts.queue), policy, deps),
       lockDurationMs: policy.lockDurationMs,
       stalledIntervalMs: policy.lockDurationMs,
       // A shard job is never failed for stalling: a dead holder's job is recovered to the head instead.
