@@ -42,6 +42,14 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
   const guard = new ShardLeaseGuard({ redis: deps.redis, prefix: deps.config.redis.prefix, hostname: deps.config.hostname, clock: deps.clock, log: deps.log }, opts.queue, policy);
   if (!(await guard.acquire({ wait: opts.waitLease, signal }))) return stoppedEarly(opts.queue, signal);
   let worker: QueueWorker | null = null;
+  // Renew from the claim on: loading the processor and starting the worker can outlast a short lease.
+  guard.startRenewing(() => {
+    const w = worker;
+    if (!w) return; // lost before the worker exists: checked below, before it starts
+    // Someone else holds the shard now: stop fetching at once; the job in hand is theirs to recover.
+    void w.bullWorker?.close(true).catch((err: Error) => deps.log.warn('force-closing the worker failed', { queue: opts.queue, error: err.message }));
+    w.stop('lease-lost');
+  });
   try {
     const recovered = await guard.recover();
     worker = new QueueWorker(deps, {
@@ -53,13 +61,8 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
       // A shard job is never failed for stalling: a dead holder's job is recovered to the head instead.
       maxStalledCount: 1_000_000,
     });
-    const w = worker;
-    guard.startRenewing(() => {
-      // Someone else holds the shard now: stop fetching at once; the job in hand is theirs to recover.
-      void w.bullWorker?.close(true).catch((err: Error) => deps.log.warn('force-closing the worker failed', { queue: opts.queue, error: err.message }));
-      w.stop('lease-lost');
-    });
-    const summary = await runWorker(w, opts.queue, signal);
+    if (guard.isLost) throw new UserError(`lost the lease of ${opts.queue} to another consumer before the first job; stopped so it owns the shard alone`);
+    const summary = await runWorker(worker, opts.queue, signal);
     if (guard.isLost) {
       throw new UserError(`lost the lease of ${opts.queue} to another consumer after ${summary.processed} job(s); stopped at once so it owns the shard alone`);
     }
