@@ -129,6 +129,47 @@ async function deletePrefix(redis, prefix) {
   }
 }
 
+
+// CPU accounting for the play window: the whole box (/proc/stat) and each process we started, with its children
+// (horizon's workers), from /proc/<pid>/stat (utime + stime, in clock ticks).
+const TICK = 100;
+function procTicks(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+function childPids(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+function cpuSnapshot(children) {
+  const [, ...t] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const idle = t[3] + (t[4] ?? 0);
+  const total = t.reduce((a, b) => a + b, 0);
+  const parts = {};
+  for (const c of children) {
+    const kids = childPids(c.child.pid);
+    parts[c.name] = procTicks(c.child.pid);
+    if (kids.length) parts[`${c.name}'s ${kids.length} workers`] = kids.reduce((n, p) => n + procTicks(p), 0);
+  }
+  return { at: performance.now(), idle, total, parts };
+}
+function cpuDelta(a, b) {
+  const busy = 1 - (b.idle - a.idle) / Math.max(1, b.total - a.total);
+  const seconds = (b.at - a.at) / 1000;
+  const parts = Object.keys(b.parts)
+    .map((k) => `${k} ${Math.round(((b.parts[k] - (a.parts[k] ?? 0)) / TICK / seconds) * 100)} %`)
+    .join(', ');
+  return { seconds, box: Math.round(busy * 100 * os.cpus().length), parts };
+}
+
 const ms = (v) => (v instanceof Date ? v.getTime() : typeof v === 'number' ? v : new Date(v).getTime());
 
 function frame(o, E) {
@@ -232,6 +273,7 @@ async function runOn(kind) {
     console.log(`  [${kind}] start-up REST calls to the simulator by status: ${JSON.stringify(byStatus)}`);
     await sleep(2000);
     const loadBefore = os.loadavg();
+    const cpuBefore = cpuSnapshot(children);
 
     // The script: frame n → its own order, sent by the simulator at RATE/s on its own clock (one request, so
     // this process's load does not shape the send schedule). Each frame is stamped _simSentAt when written.
@@ -247,6 +289,7 @@ async function runOn(kind) {
       return st.load && !st.load.running;
     }, Math.max(60_000, SECONDS * 3000), 250);
     const sendSeconds = (performance.now() - t0) / 1000;
+    const cpuWindow = cpuDelta(cpuBefore, cpuSnapshot(children));
 
     // Wait for the drain with a cheap count every 500 ms (a tight per-row poll would compete with the pool).
     const targetIds = plan.map((o) => o.id);
@@ -309,6 +352,7 @@ async function runOn(kind) {
       drain_rate: +(lat.length / drainS).toFixed(1),
       hop_sim_to_daemon_p99: percentile(simToDaemon, 99),
       hop_daemon_to_row_p99: percentile(daemonToRow, 99),
+      cpu_busy_pct: cpuWindow.box,
       load_avg_before: loadBefore.map((x) => +x.toFixed(2)),
       load_avg_after: loadAfter.map((x) => +x.toFixed(2)),
     };
@@ -316,6 +360,7 @@ async function runOn(kind) {
     console.log(`[${kind}]   simulator frame → orders.updated_at: ${q(lat)}  (target p99 ≤ 50 ms: ${res.p99 <= 50 && wrong === 0 ? 'met' : 'NOT met'})`);
     console.log(`[${kind}]     hops: simulator → daemon received_at ${q(simToDaemon)}; received_at → updated_at ${q(daemonToRow)}`);
     console.log(`[${kind}]   pool drain: ${lat.length} rows updated in ${fmt(drainS)} s (first → last updated_at) = ${fmt(lat.length / drainS)} frames/s`);
+    console.log(`[${kind}]   CPU while the simulator played (${fmt(cpuWindow.seconds)} s, 2 cores = 200 %): box ${cpuWindow.box} % busy; ${cpuWindow.parts}`);
     console.log(`[${kind}]   load average before ${res.load_avg_before.join(' ')} · after ${res.load_avg_after.join(' ')}`);
     return res;
   } finally {

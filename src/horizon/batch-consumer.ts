@@ -28,13 +28,11 @@
  */
 import crypto from 'node:crypto';
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { Notifier } from '../notify/notifier.js';
 import type { BatchOutcome, BatchProcessor } from '../queue/batch-processors.js';
 import type { WorkerContext } from '../queue/processors.js';
 import { QueueFactory } from '../queue/queues.js';
 import { WORKER_METRICS_MINUTES, type JobOutcome, type QueueWorkerDeps } from '../queue/worker.js';
-import { isCluster } from '../redis/connection.js';
 import { queuePrefix } from '../redis/keys.js';
 import { errorMessage } from '../support/errors.js';
 import { ShardLeases } from './leases.js';
@@ -126,13 +124,8 @@ export class BatchConsumer {
         deferred.set(key, [...(deferred.get(key) ?? []), fn]);
       },
     };
-    // The worker's own connection, auto-pipelined: the fetches that fill a batch and the acknowledgements that
-    // finish it are issued together, and go out as one write instead of one system call per job.
-    const shared: unknown = redis;
-    this.conn = isCluster(shared) ? (shared.duplicate([], { enableAutoPipelining: true }) as unknown as Redis) : redis.duplicate({ enableAutoPipelining: true });
     this.worker = new Worker(this.opts.queue, null, {
       ...this.queues.baseOptions(),
-      connection: this.conn,
       autorun: false,
       lockDuration: this.opts.lockDurationMs,
       stalledInterval: this.opts.lockDurationMs,
@@ -155,7 +148,6 @@ export class BatchConsumer {
   }
 
   private deferred = new Map<string, Array<() => Promise<void>>>();
-  private conn: Redis | null = null;
   private readonly waitKey: string;
   private keepLocks: NodeJS.Timeout | null = null;
 
@@ -280,7 +272,7 @@ export class BatchConsumer {
       // round of fetches would find the queue empty, and each costs a script call on both sides.
       let waiting: number;
       try {
-        waiting = await this.conn!.llen(this.waitKey);
+        waiting = await this.deps.redis.llen(this.waitKey);
       } catch (err) {
         this.deps.log.warn('reading the shard length failed while filling a batch', { queue: this.opts.queue, error: errorMessage(err) });
         return;
@@ -501,10 +493,6 @@ export class BatchConsumer {
       if (this.keepLocks) clearInterval(this.keepLocks);
       await w?.close().catch((err) => this.deps.log.warn('closing the worker failed', { queue: this.opts.queue, error: errorMessage(err) }));
       await this.queues.close();
-      if (this.conn) await this.conn.quit().catch((err) => {
-        this.deps.log.warn('closing the consumer connection failed', { queue: this.opts.queue, error: errorMessage(err) });
-        this.conn?.disconnect();
-      });
     })();
     return this.closing;
   }
