@@ -10,7 +10,7 @@
  */
 import { ShardLeaseGuard, shardPolicy } from '../horizon/shard-guard.js';
 import { retryJobInPlace } from './retry-job.js';
-import { UserError } from '../support/errors.js';
+import { errorMessage, UserError } from '../support/errors.js';
 import { resolveProcessor } from './processors.js';
 import { QueueWorker, type QueueWorkerDeps, type WorkerSummary } from './worker.js';
 
@@ -67,6 +67,10 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
       throw new UserError(`lost the lease of ${opts.queue} to another consumer after ${summary.processed} job(s); stopped at once so it owns the shard alone`);
     }
     return { ...summary, lease: { holder: guard.token, recovered: recovered.length } };
+  } catch (err) {
+    // Lost while starting: the forced close can surface as a Redis error ("Connection is closed"); the loss is the news.
+    if (guard.isLost && !(err instanceof UserError)) throw new UserError(`lost the lease of ${opts.queue} to another consumer while starting (${errorMessage(err)}); stopped so it owns the shard alone`);
+    throw err;
   } finally {
     // Release unless a job is still in hand (forced close): then the lease expires and the next holder recovers it.
     await guard.close((worker?.stats.active ?? 0) === 0);
