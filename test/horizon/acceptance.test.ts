@@ -126,7 +126,9 @@ describe('horizon acceptance', () => {
     expect(frames).toHaveLength(FRAMES);
     expect(distinct).toBeLessThan(FRAMES);
     const cfg = writeHorizonConfig(ctx, 'acceptance', [{ name: 'user-data', only: true, processes: 5 }]);
-    horizon = startHorizon(ctx, { HORIZON_CONFIG: cfg, HORIZON_PROCESSOR_MODULE: '', LOG_LEVEL: 'warn' });
+    // A worker that does not stop within 10 s is killed by the master (it exits 0 all the same); the test's own
+    // grace (60 s) is above that, so a slow stop shows in the output below instead of as a signal exit.
+    horizon = startHorizon(ctx, { HORIZON_CONFIG: cfg, HORIZON_PROCESSOR_MODULE: '', LOG_LEVEL: 'info', HORIZON_TERMINATE_WAIT_SECONDS: '10' });
     await enqueue(frames);
     await until(`${distinct} distinct frames stored`, async () => (await count(ctx.db, 'api_data_stream')) >= distinct, 600_000, 500);
     await until('the shards drained', async () => (await backlog()) === 0, 120_000, 250);
@@ -159,8 +161,11 @@ describe('horizon acceptance', () => {
     expect(await count(ctx.db, 'api_data_stream')).toBe(distinct);
     expect(await orderState()).toBe(before);
     expect(await count(ctx.db, 'failed_jobs')).toBe(0);
-    const code = await horizon.stop();
-    if (code !== 0) process.stderr.write(`--- horizon output (tail)\n${horizon.output().slice(-5000)}\n`);
+    const stopAt = Date.now();
+    const code = await horizon.stop(60_000);
+    const stopMs = Date.now() - stopAt;
+    process.stderr.write(`[acceptance] horizon stopped in ${stopMs} ms with ${code}\n`);
+    if (code !== 0 || stopMs > 5000) process.stderr.write(`--- horizon output (tail)\n${horizon.output().slice(-5000)}\n`);
     expect(code).toBe(0);
     horizon = null;
   }, 900_000);
