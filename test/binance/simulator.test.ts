@@ -213,6 +213,17 @@ describe('control API', () => {
     expect(await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: [{ account: 8 }] } })).toMatchObject({ status: 400, body: { error: 'frames[0] must be {account, event}' } });
     expect(await call('POST', '/_sim/load', { key: null, body: { rate: 2, frames: [{ account: 777, event: {} }] } })).toMatchObject({ status: 400, body: { error: 'unknown simulated account 777' } });
     expect(await call('POST', '/_sim/load', { key: null, body: { rate: 0, frames: script } })).toMatchObject({ status: 400 });
+    // The generator: `rate` ORDER_TRADE_UPDATE frames per second over the live accounts, for durationMs.
+    const before = frames.length;
+    expect(await call('POST', '/_sim/load', { key: null, body: { rate: 10, durationMs: 1000, tickMs: 50, accounts: [8] } })).toMatchObject({ status: 200, body: { running: true, rate: 10 } });
+    for (let i = 0; i < 30 && sim.scenarios.loadState().running; i++) {
+      await clock.advance(50);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitFor(() => !sim.scenarios.loadState().running, 'the generator ended');
+    await waitFor(() => frames.length - before === sim.scenarios.loadState().sent, 'its frames received');
+    expect(sim.scenarios.loadState().sent).toBeGreaterThanOrEqual(9);
+    expect(JSON.parse(frames.at(-1)!).e).toBe('ORDER_TRADE_UPDATE');
   });
 
   it('answers bad input with 400 and lists its routes on 404', async () => {

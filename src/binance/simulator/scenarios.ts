@@ -195,13 +195,8 @@ export class SimScenarios {
    */
   startLoad(opts: { rate: number; durationMs: number; tickMs?: number; accounts?: number[]; frames?: ScriptedFrame[] }): void {
     if (opts.frames) return this.playFrames(opts.frames, opts.rate, opts.tickMs ?? 5);
-    this.stopLoad();
-    const abort = (this.loadAbort = new AbortController());
-    const clock = this.sim.clock;
-    const start = clock.now();
-    this.load = { running: true, rate: opts.rate, sent: 0, startedAt: start, endedAt: null };
-    const state = this.load;
-    const run = async () => {
+    this.runLoad(opts.rate, 'load generator', async (abort, state, start) => {
+      const clock = this.sim.clock;
       let rr = 0;
       let due = 0;
       let listedAt = -Infinity;
@@ -224,15 +219,7 @@ export class SimScenarios {
           state.sent++;
         }
       }
-    };
-    run()
-      .catch((err: unknown) => {
-        if ((err as Error).name !== 'AbortError') this.sim.log?.error('load generator failed', { error: errorMessage(err) });
-      })
-      .finally(() => {
-        state.running = false;
-        state.endedAt = clock.now();
-      });
+    });
   }
 
   /**
@@ -241,13 +228,8 @@ export class SimScenarios {
    * load does not shape it. Ends when every frame is sent (or on stopLoad).
    */
   private playFrames(frames: ScriptedFrame[], rate: number, tickMs: number): void {
-    this.stopLoad();
-    const abort = (this.loadAbort = new AbortController());
-    const clock = this.sim.clock;
-    const start = clock.now();
-    this.load = { running: true, rate, sent: 0, startedAt: start, endedAt: null };
-    const state = this.load;
-    const run = async () => {
+    this.runLoad(rate, 'frame script', async (abort, state, start) => {
+      const clock = this.sim.clock;
       while (!abort.signal.aborted && state.sent < frames.length) {
         const due = Math.min(frames.length, Math.floor(((clock.now() - start) / 1000) * rate) + 1);
         while (state.sent < due) {
@@ -257,14 +239,23 @@ export class SimScenarios {
         }
         if (state.sent < frames.length) await clock.sleep(tickMs, abort.signal);
       }
-    };
-    run()
+    });
+  }
+
+  /** Replace the running load with `body`, which counts its frames in state.sent; errors are logged as `label` failed. */
+  private runLoad(rate: number, label: string, body: (abort: AbortController, state: LoadState, start: number) => Promise<void>): void {
+    this.stopLoad();
+    const abort = (this.loadAbort = new AbortController());
+    const start = this.sim.clock.now();
+    const state: LoadState = { running: true, rate, sent: 0, startedAt: start, endedAt: null };
+    this.load = state;
+    body(abort, state, start)
       .catch((err: unknown) => {
-        if ((err as Error).name !== 'AbortError') this.sim.log?.error('frame script failed', { error: errorMessage(err) });
+        if ((err as Error).name !== 'AbortError') this.sim.log?.error(`${label} failed`, { error: errorMessage(err) });
       })
       .finally(() => {
         state.running = false;
-        state.endedAt = clock.now();
+        state.endedAt = this.sim.clock.now();
       });
   }
 
