@@ -132,8 +132,20 @@ export class HorizonMaster {
   }
 
   /** One iteration; errors are logged, never thrown. */
+  /** The phase of the running tick (null between ticks), for the report of a tick that hangs. */
+  private phase: string | null = null;
+
   async tick(): Promise<void> {
+    try {
+      await this.tickPhases();
+    } finally {
+      this.phase = null;
+    }
+  }
+
+  private async tickPhases(): Promise<void> {
     const now = this.deps.clock.now();
+    this.phase = 'commands';
     try {
       for (const c of await this.inbox.take()) {
         this.deps.log.info('horizon command', { command: c.command, at: c.at });
@@ -145,14 +157,18 @@ export class HorizonMaster {
       this.deps.log.warn('reading horizon commands failed', { error: errorMessage(err) });
     }
     if (this.terminateRequested) return;
+    this.phase = 'maintain';
     for (const s of this.supervisors) s.maintain();
+    this.phase = 'state';
     if (now - this.lastStateAt >= this.hcfg.tickMs) await this.writeState().catch((err) => this.deps.log.warn('writing horizon state failed', { error: errorMessage(err) }));
     if (now - this.lastLongWaitAt >= LONG_WAIT_CHECK_MS) {
       this.lastLongWaitAt = now;
+      this.phase = 'long-wait check';
       await this.checkLongWaits(now).catch((err) => this.deps.log.warn('long-wait check failed', { error: errorMessage(err) }));
     }
     if (now - this.lastSnapshotAt >= SNAPSHOT_EVERY_MS) {
       this.lastSnapshotAt = now;
+      this.phase = 'metrics snapshot';
       await this.snapshot(now).catch((err) => this.deps.log.warn('metrics snapshot failed', { error: errorMessage(err) }));
     }
   }
@@ -211,13 +227,19 @@ export class HorizonMaster {
   /** start(), tick every 250 ms until terminate, then close(). */
   async run(): Promise<string> {
     await this.start();
+    const terminated = new Promise<void>((resolve) => this.wake.signal.addEventListener('abort', () => resolve(), { once: true }));
     while (!this.terminateRequested) {
       try {
         await this.deps.clock.sleep(250, this.wake.signal);
       } catch {
         break;
       }
-      await this.tick();
+      // A tick that hangs (a Redis or database call that never answers) must not keep the master from
+      // obeying terminate: the supervisors are stopped all the same, and the stuck phase is reported.
+      const started = this.deps.clock.now();
+      const tick = this.tick();
+      await Promise.race([tick, terminated]);
+      if (this.phase !== null) this.deps.log.warn('terminating while a tick is still running', { phase: this.phase, running_ms: this.deps.clock.now() - started });
     }
     await this.close();
     return this.terminateRequested ?? 'terminate';
@@ -230,12 +252,21 @@ export class HorizonMaster {
     this.closing ??= (async () => {
       this.status = 'terminating';
       this.deps.log.info('horizon terminating', { reason: this.terminateRequested });
-      await this.writeState().catch(() => undefined);
-      await Promise.all(this.supervisors.map((s) => s.terminate()));
+      // The workers are told first; the state write (status terminating) must not hold them up if Redis hangs.
+      const stopping = Promise.all(this.supervisors.map((s) => s.terminate()));
+      await withTimeout(this.writeState(), 2000).catch((err) => this.deps.log.warn('writing the terminating state failed', { error: errorMessage(err) }));
+      await stopping;
       await this.deps.redis.del(this.keys.master(this.deps.config.hostname)).catch(() => undefined);
       await this.queues.close();
       this.deps.log.info('horizon stopped');
     })();
     return this.closing;
   }
+}
+
+/** `p`, or a rejection after `ms`. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

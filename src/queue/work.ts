@@ -39,6 +39,10 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
   if (opts.concurrency > 1) {
     throw new UserError(`${opts.queue} is a shard queue: it is consumed one job at a time to keep per-account order (drop --concurrency=${opts.concurrency})`);
   }
+  // Load the processor before claiming: importing it can block this process for a while on a loaded box, and
+  // the lease is renewed by a timer of this same event loop.
+  const processor = retryJobInPlace(await resolveProcessor(opts.queue), policy, deps);
+  await import('bullmq'); // the worker's module, likewise (loaded once; the worker's own import is then instant)
   const guard = new ShardLeaseGuard({ redis: deps.redis, prefix: deps.config.redis.prefix, hostname: deps.config.hostname, clock: deps.clock, log: deps.log }, opts.queue, policy);
   if (!(await guard.acquire({ wait: opts.waitLease, signal }))) return stoppedEarly(opts.queue, signal);
   let worker: QueueWorker | null = null;
@@ -55,7 +59,7 @@ export async function workQueue(deps: QueueWorkerDeps, opts: WorkQueueOptions, s
     worker = new QueueWorker(deps, {
       ...base,
       concurrency: 1,
-      processor: retryJobInPlace(await resolveProcessor(opts.queue), policy, deps),
+      processor,
       lockDurationMs: policy.lockDurationMs,
       stalledIntervalMs: policy.lockDurationMs,
       // A shard job is never failed for stalling: a dead holder's job is recovered to the head instead.

@@ -30,7 +30,7 @@ beforeAll(async () => {
   await createRecorderTables(ctx.db);
   queues = queueFactory(ctx);
   // A short lease (renewed every 250 ms) and quick in-place retries; the same file a horizon of this box reads.
-  const cfg = writeHorizonConfig(ctx, 'qw', [{ name: 'user-data', only: true, processes: 1, leaseMs: 1000, retryAttempts: 1000, retryBackoffMs: 20 }]);
+  const cfg = writeHorizonConfig(ctx, 'qw', [{ name: 'user-data', only: true, processes: 1, leaseMs: 3000, retryAttempts: 1000, retryBackoffMs: 20 }]);
   env = { ...ctx.env, APP_HOSTNAME: HOST, HORIZON_CONFIG: cfg, LOG_LEVEL: 'info', NODE_OPTIONS: `--import=${RECORDER}` };
 });
 afterEach((t) => {
@@ -88,8 +88,8 @@ describe('queue:work on a shard queue', () => {
     await until('queue:work holds the lease', async () => (await ctx.redis.get(lease('user-data-stream-1'))) === `${HOST}|${w.proc.pid}`, 30_000);
     await until('the waiting frames applied', async () => (await applied(1)).length === 3, 30_000);
     expect(await applied(1)).toEqual([1, 2, 3]);
-    // Several lease TTLs later (1 s, renewed every 250 ms) it still holds it.
-    await new Promise((r) => setTimeout(r, 2500));
+    // Several lease TTLs later (3 s, renewed every 750 ms) it still holds it.
+    await new Promise((r) => setTimeout(r, 7000));
     expect(await ctx.redis.get(lease('user-data-stream-1'))).toBe(`${HOST}|${w.proc.pid}`);
     expect(await ctx.redis.pttl(lease('user-data-stream-1'))).toBeGreaterThan(0);
     const second = await artisan(['queue:work', '--queue=user-data-stream-1', '--stop-when-empty'], env);
