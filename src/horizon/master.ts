@@ -17,6 +17,7 @@ import { QueueFactory } from '../queue/queues.js';
 import { queuePrefix } from '../redis/keys.js';
 import type { Clock } from '../support/clock.js';
 import { errorMessage } from '../support/errors.js';
+import { withTimeout } from '../support/timeout.js';
 import { writeHeartbeat } from '../support/heartbeat.js';
 import type { Logger } from '../support/log.js';
 import { fromRoot } from '../support/paths.js';
@@ -262,11 +263,4 @@ export class HorizonMaster {
     })();
     return this.closing;
   }
-}
-
-/** `p`, or a rejection after `ms`. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

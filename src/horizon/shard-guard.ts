@@ -14,7 +14,7 @@
  *    failing frame is not parked in `delayed` while the account's later frames overtake it.
  *
  * The lease TTL, lock and retry settings come from the shards supervisor that lists the queue, else from
- * horizon's `user-data` defaults (SHARD_DEFAULTS).
+ * the `user-data` supervisor horizon's ingestion role would run (src/horizon/config.ts).
  */
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/index.js';
@@ -23,7 +23,7 @@ import { queuePrefix } from '../redis/keys.js';
 import type { Clock } from '../support/clock.js';
 import { errorMessage, UserError } from '../support/errors.js';
 import type { Logger } from '../support/log.js';
-import { loadHorizonConfig } from './config.js';
+import { loadHorizonConfig, roleSupervisors } from './config.js';
 import { horizonKeys } from './keys.js';
 import { ShardLeases } from './leases.js';
 
@@ -37,9 +37,6 @@ export interface ShardPolicy {
   retryBackoffMs: number;
 }
 
-/** Horizon's `user-data` supervisor settings (src/horizon/config.ts), used when no shards supervisor lists the queue. */
-export const SHARD_DEFAULTS: ShardPolicy = { leaseMs: 10_000, lockDurationMs: 5000, retryAttempts: 5, retryBackoffMs: 200 };
-
 /** A user-data shard queue (`user-data-stream-<n>`); the unsharded logical name is not one. */
 export function isUserDataShardQueue(queue: string): boolean {
   return queue !== USER_DATA_QUEUE && isUserDataQueue(queue);
@@ -47,9 +44,10 @@ export function isUserDataShardQueue(queue: string): boolean {
 
 /** The shard rules of `queue`, or null when it is not a shard queue (any number of consumers may drain it). */
 export function shardPolicy(config: AppConfig, queue: string): ShardPolicy | null {
-  const sup = loadHorizonConfig(config).supervisors.find((s) => s.kind === 'shards' && s.queues.includes(queue));
-  if (sup) return { leaseMs: sup.leaseMs, lockDurationMs: sup.lockDurationMs, retryAttempts: sup.retryAttempts, retryBackoffMs: sup.retryBackoffMs };
-  return isUserDataShardQueue(queue) ? { ...SHARD_DEFAULTS } : null;
+  const sup =
+    loadHorizonConfig(config).supervisors.find((s) => s.kind === 'shards' && s.queues.includes(queue)) ??
+    (isUserDataShardQueue(queue) ? roleSupervisors({ ...config, serverRole: 'ingestion' }).find((s) => s.name === 'user-data') : undefined);
+  return sup ? { leaseMs: sup.leaseMs, lockDurationMs: sup.lockDurationMs, retryAttempts: sup.retryAttempts, retryBackoffMs: sup.retryBackoffMs } : null;
 }
 
 export interface ShardLeaseGuardDeps {

@@ -12,6 +12,7 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { RedisUnreachableError } from '../support/errors.js';
 import { maskUrl } from '../support/mask.js';
+import { withTimeout } from '../support/timeout.js';
 
 export type RedisMode = 'cli' | 'daemon';
 
@@ -75,20 +76,12 @@ export async function connectRedis(settings: RedisSettings, mode: RedisMode, ext
     // Swallowing nothing: connection errors surface through connect() below; this listener only stops
     // ioredis from printing "Unhandled error event" on stderr.
     client.on('error', () => undefined);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        client.connect(),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${CLI_CONNECT_BUDGET_MS} ms`)), CLI_CONNECT_BUDGET_MS);
-        }),
-      ]);
+      await withTimeout(client.connect(), CLI_CONNECT_BUDGET_MS);
     } catch (err) {
       // After a refused connection the client is already 'end'; disconnect() would arm a 2 s timer.
       if ((client.status as string) !== 'end') client.disconnect();
       throw new RedisUnreachableError(shown, (err as Error).message);
-    } finally {
-      clearTimeout(timer);
     }
     return client;
   }
