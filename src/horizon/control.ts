@@ -3,8 +3,8 @@
  * status and the admin UI use. Nothing here imports bullmq.
  *
  *  - to one host:  LPUSH <p>:horizon:commands:<host> {"command", "at"}; that host's master pops it.
- *  - to every master: INCR <p>:horizon:commands-seq, then RPUSH <p>:horizon:commands:* {"command", "at", "seq"}
- *    (trimmed to 100 entries); each master applies the entries whose seq is above the last it saw.
+ *  - to every master: INCR <p>:horizon:commands-seq and RPUSH <p>:horizon:commands:* {"command", "at", "seq"}
+ *    (trimmed to 100 entries), in one script; each master applies the entries whose seq is above the last it saw.
  */
 import type { Redis } from 'ioredis';
 import { horizonKeys } from './keys.js';
@@ -44,9 +44,16 @@ export async function sendCommand(redis: Redis, prefix: string, command: Horizon
     await redis.pexpire(k.commands(host), 3600_000);
     return;
   }
-  const seq = await redis.incr(k.broadcastSeq());
-  await redis.multi().rpush(k.broadcast(), JSON.stringify({ command, at: now.toISOString(), seq })).ltrim(k.broadcast(), -100, -1).exec();
+  // One script: a master reading between a separate INCR and RPUSH would see the new seq without its entry,
+  // take the seq as applied, and lose the command.
+  await redis.eval(BROADCAST_SCRIPT, 2, k.broadcastSeq(), k.broadcast(), command, now.toISOString());
 }
+
+const BROADCAST_SCRIPT = `
+local seq = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], cjson.encode({command = ARGV[1], at = ARGV[2], seq = seq}))
+redis.call('LTRIM', KEYS[2], -100, -1)
+return seq`;
 
 export async function readMasters(redis: Redis, prefix: string): Promise<MasterState[]> {
   const k = horizonKeys(prefix);
@@ -85,11 +92,16 @@ export class CommandInbox {
     const out: CommandEnvelope[] = [];
     const seq = Number((await this.redis.get(k.broadcastSeq())) ?? 0);
     if (seq > this.lastSeq) {
+      // The list may already hold entries pushed after that GET: the last seq applied is the highest one read.
+      let last = this.lastSeq;
       for (const raw of await this.redis.lrange(k.broadcast(), 0, -1)) {
         const e = parse(raw);
-        if (e && (e.seq ?? 0) > this.lastSeq) out.push(e);
+        if (e && (e.seq ?? 0) > this.lastSeq) {
+          out.push(e);
+          last = Math.max(last, e.seq ?? 0);
+        }
       }
-      this.lastSeq = seq;
+      this.lastSeq = last;
     }
     for (;;) {
       const raw = await this.redis.rpop(k.commands(this.host));

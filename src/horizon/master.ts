@@ -42,6 +42,8 @@ export interface MasterDeps {
 export const STATE_TTL_SECONDS = 5;
 const LONG_WAIT_CHECK_MS = 5000;
 const SNAPSHOT_EVERY_MS = 60_000;
+/** A master tick running longer than this is reported with its phase. */
+const TICK_SLOW_MS = 5000;
 
 export function defaultFork(): ForkChild {
   const entry = fromRoot('dist', 'horizon', 'child-main.js');
@@ -239,7 +241,9 @@ export class HorizonMaster {
       // obeying terminate: the supervisors are stopped all the same, and the stuck phase is reported.
       const started = this.deps.clock.now();
       const tick = this.tick();
-      await Promise.race([tick, terminated]);
+      // A tick that runs past TICK_SLOW_MS is reported (once per tick) with the phase it is stuck in.
+      const slow = setTimeout(() => this.deps.log.warn('horizon tick is slow', { phase: this.phase, running_ms: this.deps.clock.now() - started }), TICK_SLOW_MS);
+      await Promise.race([tick, terminated]).finally(() => clearTimeout(slow));
       if (this.phase !== null) this.deps.log.warn('terminating while a tick is still running', { phase: this.phase, running_ms: this.deps.clock.now() - started });
     }
     await this.close();

@@ -106,13 +106,25 @@ export function startHorizon(ctx: TestContext, env: Record<string, string>): Run
   };
 }
 
-export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 50): Promise<void> {
+/**
+ * Poll `fn` until it is true. On a timeout the error carries `explain()` (progress counts, the warnings of a
+ * horizon's output): CI keeps only the end of a failed run's log, which is where the failure summary is.
+ */
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 50, explain?: () => Promise<string> | string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await fn()) return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  let detail = '';
+  if (explain) detail = `\n${await Promise.resolve().then(explain).catch((err: Error) => `(explaining failed: ${err.message})`)}`;
+  throw new Error(`timed out waiting for ${what}${detail}`);
+}
+
+/** The warning and error lines of a horizon's output (its last `max`), for a failure message. */
+export function troubles(output: string, max = 40): string {
+  const lines = output.split('\n').filter((l) => /"level":"(warn|error)"|Error|exited/.test(l));
+  return lines.slice(-max).map((l) => l.slice(0, 400)).join('\n') || '(no warning or error in the horizon output)';
 }
 
 export function queueFactory(ctx: TestContext): QueueFactory {

@@ -8,7 +8,7 @@ import { createTestContext, type TestContext } from '../support/context.js';
 import { artisan } from '../support/artisan.js';
 import { readMasters, type MasterState } from '../../src/horizon/control.js';
 import type { QueueFactory } from '../../src/queue/queues.js';
-import { count, createRecorderTables, enqueueFrames, queueFactory, resetRecorder, startHorizon, until, writeHorizonConfig, type RunningHorizon } from './helpers.js';
+import { count, createRecorderTables, enqueueFrames, queueFactory, resetRecorder, startHorizon, troubles, until, writeHorizonConfig, type RunningHorizon } from './helpers.js';
 
 let ctx: TestContext;
 let queues: QueueFactory;
@@ -30,6 +30,7 @@ afterAll(async () => {
   await ctx?.cleanup();
 });
 
+const explain = async () => `applied ${await count(ctx.db, 'hz_log')}\n${troubles(horizon?.output() ?? '')}`;
 const master = async (): Promise<MasterState | null> => (await readMasters(ctx.redis, ctx.prefix))[0] ?? null;
 const sup = (m: MasterState | null, name: string) => m?.supervisors.find((s) => s.name === name) ?? null;
 
@@ -87,7 +88,7 @@ describe('horizon process care', () => {
     const before = sup(await master(), 'user-data')!;
     const victim = before.processes.find((p) => p.status === 'working') ?? before.processes[0]!;
     process.kill(victim.pid!, 'SIGKILL');
-    await until('every frame applied', async () => (await count(ctx.db, 'hz_log')) >= total1, 120_000, 200);
+    await until('every frame applied', async () => (await count(ctx.db, 'hz_log')) >= total1, 120_000, 200, explain);
     await until('the killed child replaced', async () => {
       const s = sup(await master(), 'user-data');
       return !!s && s.processes.length === 5 && !s.processes.some((p) => p.pid === victim.pid) && (s.restarts ?? 0) >= 1;
@@ -145,7 +146,7 @@ describe('horizon process care', () => {
     // The next horizon (the new code) drains the rest, in order.
     const cfg = writeHorizonConfig(ctx, 'care2', [{ name: 'user-data', only: true, processes: 5 }]);
     horizon = startHorizon(ctx, { HORIZON_CONFIG: cfg });
-    await until('the rest applied', async () => (await count(ctx.db, 'hz_log')) >= total, 120_000, 200);
+    await until('the rest applied', async () => (await count(ctx.db, 'hz_log')) >= total, 120_000, 200, explain);
     expect(await count(ctx.db, 'hz_log')).toBe(total);
     expect(await count(ctx.db, 'hz_violations')).toBe(0);
     expect(await horizon.stop()).toBe(0);
@@ -163,7 +164,7 @@ describe('horizon process care', () => {
     const m = await queues.queue('hz-memory');
     await r.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'Recycle', data: { accountId: 1, seq: i + 1 } })));
     await m.addBulk(Array.from({ length: 3 }, (_, i) => ({ name: 'Memory', data: { accountId: 2, seq: i + 1 } })));
-    await until('all recycled jobs applied', async () => (await count(ctx.db, 'hz_log')) === 23, 120_000, 200);
+    await until('all recycled jobs applied', async () => (await count(ctx.db, 'hz_log')) === 23, 120_000, 200, explain);
     await until('restarts reported', async () => {
       const st = await master();
       return (sup(st, 'jobs')?.restarts ?? 0) >= 3 && (sup(st, 'mem')?.restarts ?? 0) >= 2;
