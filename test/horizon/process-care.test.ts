@@ -159,6 +159,10 @@ describe('horizon process care', () => {
       { name: 'jobs', only: true, kind: 'queues', queues: ['hz-recycle'], processes: 1, maxJobs: 5 },
       { name: 'mem', kind: 'queues', queues: ['hz-memory'], processes: 1, memoryMb: 1 },
     ]);
+    // The two queues' workers run at once, one account each. Their first frames would both INSERT into
+    // hz_accounts, and on MariaDB two such inserts into one gap deadlock; a plain (non-shard) queue job has
+    // one attempt, so the victim would fail for good. The accounts exist up front, as they do in production.
+    await ctx.db('hz_accounts').insert([{ account_id: 1, last_seq: 0 }, { account_id: 2, last_seq: 0 }]);
     horizon = startHorizon(ctx, { HORIZON_CONFIG: cfg });
     const r = await queues.queue('hz-recycle');
     const m = await queues.queue('hz-memory');
