@@ -7,6 +7,7 @@
  *   loop: block for the first job (getNextJob, block) → take up to maxBatch − 1 more WITHOUT blocking
  *         (as many pipelined getNextJob calls, in queue order, as LLEN says are waiting) → apply them with ONE batch call (one DB transaction)
  *         → moveToCompleted / moveToFailed every job (pipelined, fetchNext false) → report each job.
+ *   While a batch of PREFETCH_FROM or more applies, the next one is fetched (taken, applied after it).
  *
  *  - Retry in place: a batch call that throws is retried up to retryAttempts times (backoff retryBackoffMs ×
  *    attempt) while the shard waits; if it keeps failing the batch is split in halves, in order, until the
@@ -39,6 +40,8 @@ import { ShardLeases } from './leases.js';
 import { finalError, isUnrecoverable, retryInPlace, RetryAbandoned } from '../support/retry-in-place.js';
 
 export const DEFAULT_MAX_BATCH = 200;
+/** Smallest batch during whose apply the next batch is fetched. */
+const PREFETCH_FROM = 16;
 /** getNextJob calls in flight at once while filling a batch. */
 const FETCH_PIPELINE = 100;
 
@@ -233,10 +236,13 @@ export class BatchConsumer {
         await this.fill(batch);
         fillMs = this.deps.clock.now() - t;
       }
-      // Apply this batch while the next one is fetched; the next is applied only once this one is finished.
+      // Apply this batch; while a big one applies, the next is fetched (applied only once this one is finished).
       const applying = this.runBatch(batch, fillMs);
       applying.catch(() => undefined);
-      if (!this.closingFlag && !this.gone) {
+      // Prefetching pays when frames arrive faster than batches are applied. A small batch means a quiet shard,
+      // where the look mostly found nothing; what arrives meanwhile is fetched right after. Measured: without it
+      // below 16, the end-to-end p99 at 500 frames/s went from 71–89 ms to 42–48 ms (docs/horizon.md).
+      if (!this.closingFlag && !this.gone && batch.length >= PREFETCH_FROM) {
         const pre: Job[] = [];
         await this.fill(pre);
         next = pre;
