@@ -134,10 +134,10 @@ export class HorizonMaster {
     this.deps.log.info('horizon continued');
   }
 
-  /** One iteration; errors are logged, never thrown. */
   /** The phase of the running tick (null between ticks), for the report of a tick that hangs. */
   private phase: string | null = null;
 
+  /** One iteration; errors are logged, never thrown. */
   async tick(): Promise<void> {
     try {
       await this.tickPhases();

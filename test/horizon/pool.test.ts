@@ -47,7 +47,7 @@ describe('horizon pool', () => {
     // Three bursts: 50 accounts × 40 frames each, enqueued while the pool is draining.
     let total = 0;
     for (let b = 0; b < 3; b++) total += await enqueueFrames(queues, 5, 50, 40, b * 40 + 1);
-    // 6,000 single-frame transactions: on a loaded 2-core CI box beside other pools this has taken minutes.
+    // 6,000 single-frame transactions: one loaded CI run beside other pools did not finish them in 120 s.
     await until('every frame applied', async () => (await count(ctx.db, 'hz_log')) >= total, 300_000, 200, async () => {
       const perQueue = await Promise.all([0, 1, 2, 3, 4].map(async (i) => `${i}: ${JSON.stringify(await (await queues.queue(`user-data-stream-${i}`)).getJobCounts('wait', 'active', 'failed', 'completed'))}`));
       return `applied ${await count(ctx.db, 'hz_log')} of ${total}\n${perQueue.join('\n')}\n${troubles(horizon!.output())}`;
